@@ -1,0 +1,170 @@
+"""``newsflow``: one command line for ops (stack, pipeline) and analysts (search).
+
+Each subcommand parses its arguments, loads the validated settings and calls one function of the
+package; heavy imports (Beam, spaCy) happen inside the subcommand that needs them so that
+``newsflow --help`` and ``newsflow stack status`` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from newsflow.errors import NewsflowError
+from newsflow.settings import Settings, SettingsError, load_settings
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _print_table(rows: Sequence[dict[str, object]]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
+
+
+# -- stack --------------------------------------------------------------------------------------
+
+
+def _stack(args: argparse.Namespace, settings: Settings) -> int:
+    from newsflow.stack import LocalStack
+
+    stack = LocalStack(settings.stack)
+    if args.action == "up":
+        stack.up()
+        _print_table(stack.status())
+    elif args.action == "down":
+        stack.down()
+    else:
+        rows = stack.status()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            _print_table(rows)
+        return EXIT_OK if all(r["health"] == "healthy" for r in rows) else EXIT_FAILURE
+    return EXIT_OK
+
+
+# -- ingest -------------------------------------------------------------------------------------
+
+
+def _ingest_files(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.ingest import ingest_files
+
+    report = ingest_files([Path(p) for p in args.paths], settings.kafka)
+    return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+# -- pipeline -----------------------------------------------------------------------------------
+
+
+def _pipeline_run(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.run import run
+
+    beam_args = list(args.beam_args)
+    if args.runner:
+        beam_args.append(f"--runner={args.runner}")
+    run(settings, beam_args=beam_args, stop_when_idle=args.stop_when_idle)
+    return EXIT_OK
+
+
+# -- search -------------------------------------------------------------------------------------
+
+
+def _search(args: argparse.Namespace, settings: Settings) -> int:
+    from newsflow.search import format_hits, search
+
+    hits = search(settings.elasticsearch, args.query, size=args.size)
+    if args.json:
+        print(json.dumps(hits, indent=2, ensure_ascii=False))
+    else:
+        print(format_hits(hits))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsflow",
+        description="Streaming news ingestion: connectors -> Kafka -> Beam enrichment -> "
+        "Elasticsearch. Settings come from newsflow.toml (or $NEWSFLOW_CONFIG) and NEWSFLOW_* "
+        "environment variables.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    stack = commands.add_parser(
+        "stack", help="start, stop or inspect the local Kafka + Elasticsearch stack",
+        description="Run a real Kafka broker (KRaft) and Elasticsearch node from Maven Central "
+        "jars with the machine's JDK; data and logs live under the state directory "
+        "(NEWSFLOW_STACK__STATE_DIR, default .newsflow).",
+    )
+    stack.add_argument("action", choices=["up", "down", "status"],
+                       help="up: start and wait until healthy (idempotent); down: stop what `up` "
+                       "started; status: versions, ports, pids and health")
+    stack.add_argument("--json", action="store_true", help="status as JSON")
+    stack.set_defaults(handler=_stack)
+
+    ingest = commands.add_parser("ingest", help="publish articles from a source to Kafka")
+    sources = ingest.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    files = sources.add_parser(
+        "files", help="JSONL, .json and .txt articles (files or directories)",
+        description="Read articles from files and publish them to the raw topic. .txt: first "
+        "line is the title, a trailing 'Source: X' line names the outlet. .jsonl/.json: objects "
+        "with url, source, title, body, published_at, language. Bad records are reported and "
+        "skipped; the exit status is 1 if any record was rejected.",
+    )
+    files.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    files.set_defaults(handler=_ingest_files)
+
+    pipeline = commands.add_parser("pipeline", help="run the Beam enrichment pipeline")
+    pipeline_actions = pipeline.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = pipeline_actions.add_parser(
+        "run", help="consume the raw topic, enrich and index into Elasticsearch",
+        description="Run the streaming Beam pipeline (DirectRunner by default). Unknown options "
+        "are passed to Beam, e.g. --direct_num_workers=2.",
+    )
+    run.add_argument("--runner", help="Beam runner (default: DirectRunner)")
+    run.add_argument("--stop-when-idle", type=float, metavar="SECONDS", default=None,
+                     help="exit once every partition is caught up and no record arrived for "
+                     "SECONDS (for demos, backfills and tests); default: run forever")
+    run.set_defaults(handler=_pipeline_run, beam_args=[])
+
+    search = commands.add_parser(
+        "search", help="full-text search of the news index",
+        description="Search titles and bodies; prints title, source, date, language and top "
+        "entities of each hit.",
+    )
+    search.add_argument("query", metavar="QUERY", help="words to search for, e.g. 'NATO summit'")
+    search.add_argument("--size", type=int, default=10, help="number of hits (default 10)")
+    search.add_argument("--json", action="store_true", help="print hits as JSON")
+    search.set_defaults(handler=_search)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if args.handler is not _pipeline_run:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.beam_args = unknown
+    try:
+        settings = load_settings()
+        return int(args.handler(args, settings))
+    except SettingsError as exc:
+        print(f"newsflow: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NewsflowError as exc:
+        print(f"newsflow: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

