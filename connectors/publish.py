@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, NoBrokersAvailable
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from newsflow.article import Article
-from newsflow.kafka_topics import KafkaUnavailable
+from newsflow.kafka_topics import client_config, kafka_unavailable
 from newsflow.settings import KafkaSettings
 
 #: Sends in flight before we wait for acknowledgements; bounds memory on huge backfills.
@@ -35,18 +35,14 @@ class ArticlePublisher:
         self._topic = settings.raw_topic
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=settings.bootstrap_servers,
-                client_id="newsflow-connector",
+                **client_config(settings, "newsflow-connector"),
                 acks="all",
                 enable_idempotence=True,
                 max_request_size=settings.max_message_bytes,
                 linger_ms=5,
             )
-        except NoBrokersAvailable:
-            raise KafkaUnavailable(
-                f"no Kafka broker at {settings.bootstrap_servers}; start one with "
-                "`newsflow stack up` or set NEWSFLOW_KAFKA__BOOTSTRAP_SERVERS"
-            ) from None
+        except KafkaTimeoutError:
+            raise kafka_unavailable(settings) from None
 
     def publish(self, articles: Iterable[Article]) -> Iterator[PublishResult]:
         """Send articles and yield one result per article once the broker has answered."""

@@ -30,6 +30,7 @@ DEFAULT_CONFIG_FILE = "newsflow.toml"
 
 class KafkaSettings(BaseModel):
     bootstrap_servers: str = "localhost:9092"
+    connect_timeout_seconds: float = Field(10.0, gt=0)
     raw_topic: str = "articles.raw"
     dlq_topic: str = "articles.dlq"
     consumer_group: str = "newsflow-pipeline"
@@ -45,8 +46,12 @@ class ElasticsearchSettings(BaseModel):
     url: str = "http://localhost:9200"
     index_alias: str = "news"
     request_timeout_seconds: float = Field(30.0, gt=0)
+    #: Per-document retries of 429 (too many requests) inside one bulk call, with backoff.
     bulk_max_retries: int = Field(5, ge=0)
     bulk_chunk_size: int = Field(500, ge=1)
+    #: How long a batch keeps retrying while Elasticsearch is unreachable or overloaded before
+    #: the pipeline fails loudly (offsets stay uncommitted, so a restart loses nothing).
+    retry_budget_seconds: float = Field(300.0, gt=0)
 
     @field_validator("url")
     @classmethod

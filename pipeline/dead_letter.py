@@ -1,0 +1,91 @@
+"""The dead-letter path: records a stage could not handle, with the reason, on their own topic.
+
+A dead-letter record carries the original payload (bounded), the stage, the error class and
+message, the source topic/partition/offset and the time, so that ops can see why and replay
+after a fix. Writing it is synchronous and checked: the record's offset is only released for
+commit once the broker acknowledged the dead letter.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import apache_beam as beam
+from kafka import KafkaProducer
+
+from newsflow.kafka_topics import client_config
+from newsflow.settings import KafkaSettings
+from pipeline.kafka_source import Origin
+
+#: Payload bytes kept in a dead-letter record; enough to diagnose, small enough for any broker.
+MAX_PAYLOAD_BYTES = 64 * 1024
+_SEND_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    origin: Origin
+    stage: str
+    error_class: str
+    error: str
+    payload: bytes
+    article_id: str | None = None
+
+    @classmethod
+    def from_exception(
+        cls, origin: Origin, stage: str, exc: BaseException, payload: bytes,
+        article_id: str | None = None,
+    ) -> DeadLetter:
+        return cls(origin, stage, type(exc).__name__, str(exc), payload, article_id)
+
+
+def encode_dead_letter(letter: DeadLetter, now: datetime | None = None) -> bytes:
+    """The JSON dead-letter message; the payload is UTF-8 text when it is text, else base64."""
+    payload = letter.payload[:MAX_PAYLOAD_BYTES]
+    try:
+        payload_field = {"payload": payload.decode("utf-8"), "payload_encoding": "utf-8"}
+    except UnicodeDecodeError:
+        payload_field = {"payload": base64.b64encode(payload).decode(), "payload_encoding": "base64"}
+    message = {
+        "stage": letter.stage,
+        "error_class": letter.error_class,
+        "error": letter.error,
+        "article_id": letter.article_id,
+        "source": asdict(letter.origin),
+        "payload_truncated": len(letter.payload) > MAX_PAYLOAD_BYTES,
+        **payload_field,
+        "dead_lettered_at": (now or datetime.now(UTC)).isoformat(),
+    }
+    return json.dumps(message, ensure_ascii=False).encode("utf-8")
+
+
+class WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
+    """Produce each dead letter to the DLQ topic, then release its origin for commit."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._producer: KafkaProducer | None = None
+
+    def setup(self) -> None:
+        self._producer = KafkaProducer(
+            **client_config(self._settings, "newsflow-dead-letter"),
+            acks="all",
+            enable_idempotence=True,
+        )
+
+    def process(self, letter: DeadLetter) -> Iterator[Origin]:
+        assert self._producer is not None
+        key = (letter.article_id or f"{letter.origin.partition}:{letter.origin.offset}").encode()
+        self._producer.send(
+            self._settings.dlq_topic, key=key, value=encode_dead_letter(letter)
+        ).get(timeout=_SEND_TIMEOUT_SECONDS)
+        beam.metrics.Metrics.counter("dead_letter", letter.stage).inc()
+        yield letter.origin
+
+    def teardown(self) -> None:
+        if self._producer is not None:
+            self._producer.close()

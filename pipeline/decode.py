@@ -1,0 +1,34 @@
+"""First stage: turn a Kafka record into an article, or into a dead letter saying why not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apache_beam as beam
+
+from newsflow.article import Article, InvalidArticle
+from pipeline.dead_letter import DeadLetter
+from pipeline.enriched import EnrichedArticle
+from pipeline.kafka_source import KafkaRecord
+from pipeline.stage import DEAD_LETTER
+
+STAGE = "decode"
+
+
+def decode(record: KafkaRecord) -> EnrichedArticle:
+    """Validate the message against the article contract; raises ``InvalidArticle``."""
+    article = Article.from_json(record.value)
+    if record.key is not None and record.key != article.id.encode():
+        raise InvalidArticle(f"message key {record.key!r} is not the article id {article.id}")
+    return EnrichedArticle(article=article, origin=record.origin)
+
+
+class DecodeArticles(beam.DoFn):  # type: ignore[misc]
+    def process(self, record: KafkaRecord) -> Iterator[EnrichedArticle | beam.pvalue.TaggedOutput]:
+        try:
+            yield decode(record)
+        except InvalidArticle as exc:
+            beam.metrics.Metrics.counter(STAGE, "invalid").inc()
+            yield beam.pvalue.TaggedOutput(
+                DEAD_LETTER, DeadLetter.from_exception(record.origin, STAGE, exc, record.value)
+            )

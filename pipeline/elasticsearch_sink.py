@@ -1,0 +1,184 @@
+"""Bulk-index enriched articles into the news alias, and release only what Elasticsearch acked.
+
+``streaming_bulk`` runs with ``raise_on_error=False`` so per-document failures are data: 429s are
+retried inside the call with backoff (elasticsearch-py only honours ``max_retries`` this way),
+documents it rejects for good (mapping conflicts, bad values) go to the dead-letter output with
+the reason, and transient failures (connection errors, 5xx, 429s that outlived the retries) are
+retried with capped backoff within ``elasticsearch.retry_budget_seconds``; past that the stage
+raises, the bundle fails and no offset is committed. ``_id`` = article id makes every retry and
+every replay an overwrite, never a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import apache_beam as beam
+from elasticsearch import Elasticsearch, TransportError
+from elasticsearch.helpers import streaming_bulk
+
+from newsflow.index import ElasticsearchUnavailable, client, ensure_index
+from newsflow.settings import ElasticsearchSettings
+from pipeline.dead_letter import DeadLetter
+from pipeline.enriched import EnrichedArticle
+from pipeline.kafka_source import Origin
+from pipeline.stage import DEAD_LETTER
+
+STAGE = "index"
+_MAX_BACKOFF_SECONDS = 30.0
+
+
+def to_document(item: EnrichedArticle, indexed_at: datetime) -> dict[str, Any]:
+    """The Elasticsearch document for an enriched article (fields of news-index.json)."""
+    article = item.article
+    document: dict[str, Any] = json.loads(article.model_dump_json(exclude_none=True))
+    document.pop("language_hint", None)
+    document.update(
+        language_hint=article.language_hint,
+        language=item.language.code if item.language else None,
+        language_confidence=item.language.confidence if item.language else None,
+        entities=item.entities,
+        indexed_at=indexed_at.isoformat(),
+        kafka={
+            "topic": item.origin.topic,
+            "partition": item.origin.partition,
+            "offset": item.origin.offset,
+        },
+    )
+    return {k: v for k, v in document.items() if v is not None}
+
+
+def to_action(item: EnrichedArticle, alias: str, indexed_at: datetime) -> dict[str, Any]:
+    return {
+        "_op_type": "index",
+        "_index": alias,
+        "_id": item.article.id,
+        "_source": to_document(item, indexed_at),
+    }
+
+
+def is_transient(status: int | str) -> bool:
+    """Worth retrying later: overload (429) or a server-side failure (5xx, or no status at all)."""
+    return not isinstance(status, int) or status == 429 or status >= 500
+
+
+@dataclass
+class BulkOutcome:
+    acknowledged: list[Origin] = field(default_factory=list)
+    rejected: list[DeadLetter] = field(default_factory=list)
+    retry: list[EnrichedArticle] = field(default_factory=list)
+
+
+def classify_results(
+    batch: list[EnrichedArticle], results: Iterable[tuple[bool, dict[str, Any]]]
+) -> BulkOutcome:
+    """Match bulk results to the articles sent (by ``_id``, in order) and sort them three ways.
+
+    Articles without a result (the call broke off) are left for retry.
+    """
+    waiting: dict[str, list[EnrichedArticle]] = {}
+    for item in batch:
+        waiting.setdefault(item.article.id, []).append(item)
+    outcome = BulkOutcome()
+    for ok, info in results:
+        result = next(iter(info.values()))
+        item = waiting[result["_id"]].pop(0)
+        status = result.get("status", "N/A")
+        if ok:
+            outcome.acknowledged.append(item.origin)
+        elif is_transient(status):
+            outcome.retry.append(item)
+        else:
+            outcome.rejected.append(
+                DeadLetter(
+                    origin=item.origin,
+                    stage=STAGE,
+                    error_class=f"elasticsearch:{status}",
+                    error=json.dumps(result.get("error"), ensure_ascii=False),
+                    payload=item.article.to_json(),
+                    article_id=item.article.id,
+                )
+            )
+    outcome.retry.extend(item for items in waiting.values() for item in items)
+    return outcome
+
+
+class IndexDocuments(beam.DoFn):  # type: ignore[misc]
+    """Main output: origins of acknowledged documents; ``dead_letter``: rejected documents."""
+
+    def __init__(self, settings: ElasticsearchSettings) -> None:
+        self._settings = settings
+        self._es: Elasticsearch | None = None
+
+    def setup(self) -> None:
+        self._es = client(self._settings)
+        self._wait_for(lambda: ensure_index(self._es, self._settings))  # type: ignore[arg-type]
+
+    def _wait_for(self, attempt: Any) -> None:
+        """Retry a setup call with backoff within the budget (Elasticsearch may start later)."""
+        deadline = time.monotonic() + self._settings.retry_budget_seconds
+        delay = 1.0
+        while True:
+            try:
+                attempt()
+                return
+            except (ElasticsearchUnavailable, TransportError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise ElasticsearchUnavailable(
+                        f"Elasticsearch at {self._settings.url} still unavailable after "
+                        f"{self._settings.retry_budget_seconds:.0f}s: {exc}"
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_SECONDS)
+
+    def _bulk(self, batch: list[EnrichedArticle]) -> BulkOutcome:
+        indexed_at = datetime.now(UTC)
+        results: list[tuple[bool, dict[str, Any]]] = []
+        try:
+            for result in streaming_bulk(
+                self._es,
+                (to_action(item, self._settings.index_alias, indexed_at) for item in batch),
+                chunk_size=self._settings.bulk_chunk_size,
+                max_retries=self._settings.bulk_max_retries,
+                initial_backoff=1,
+                max_backoff=int(_MAX_BACKOFF_SECONDS),
+                raise_on_error=False,
+                raise_on_exception=True,
+            ):
+                results.append(result)
+        except TransportError:
+            pass  # whatever has no result yet is retried by the caller
+        return classify_results(batch, results)
+
+    def process(
+        self, batch: list[EnrichedArticle]
+    ) -> Iterator[Origin | beam.pvalue.TaggedOutput]:
+        deadline = time.monotonic() + self._settings.retry_budget_seconds
+        delay = 1.0
+        pending = batch
+        while pending:
+            outcome = self._bulk(pending)
+            beam.metrics.Metrics.counter(STAGE, "indexed").inc(len(outcome.acknowledged))
+            yield from outcome.acknowledged
+            for letter in outcome.rejected:
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
+            pending = outcome.retry
+            if pending:
+                if time.monotonic() + delay > deadline:
+                    raise ElasticsearchUnavailable(
+                        f"{len(pending)} document(s) not accepted by Elasticsearch at "
+                        f"{self._settings.url} within {self._settings.retry_budget_seconds:.0f}s; "
+                        "offsets were not committed, restart the pipeline once it is healthy"
+                    )
+                beam.metrics.Metrics.counter(STAGE, "retried").inc(len(pending))
+                time.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_SECONDS)
+
+    def teardown(self) -> None:
+        if self._es is not None:
+            self._es.close()

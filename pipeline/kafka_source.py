@@ -1,0 +1,234 @@
+"""Read Kafka partitions as an unbounded source: a splittable DoFn over kafka-python.
+
+Beam's Python ``ReadFromKafka`` is a cross-language transform that needs a Java expansion
+service (and usually Docker); this one is pure Python and runs on any runner that supports
+splittable DoFns. Each (topic, partition) is one element whose restriction is the offset range
+``[committed offset, infinity)``. A ``process`` call reads up to one batch of records and then
+checkpoints (``defer_remainder``), so every batch ends a bundle: downstream stages flush and
+``CommitOffsets`` commits exactly the offsets whose records were fully handled.
+
+Offsets live in Kafka's group coordinator (group = ``kafka.consumer_group``), so a restarted
+pipeline resumes where the last acknowledged bundle ended, whatever the runner.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.transforms.core import RestrictionProvider
+from apache_beam.utils.timestamp import Duration
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from newsflow.kafka_topics import client_config
+from newsflow.settings import KafkaSettings
+
+#: An offset range without an end: the partition is read for as long as the pipeline runs.
+UNBOUNDED = sys.maxsize
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Kafka coordinates of a record: what gets committed once the record has been handled."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    """One consumed message and where it came from (for commits and dead-letter records)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(self.topic, self.partition, self.offset)
+
+
+def consumer_config(settings: KafkaSettings) -> dict[str, Any]:
+    return {
+        **client_config(settings, "newsflow-pipeline"),
+        "group_id": settings.consumer_group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": settings.max_message_bytes * 2,
+    }
+
+
+def start_offset(consumer: KafkaConsumer, partition: TopicPartition) -> int:
+    """Where to resume: the group's committed offset, else the start of the partition."""
+    committed = consumer.committed(partition)
+    if committed is not None:
+        return int(committed)
+    return int(consumer.beginning_offsets([partition])[partition])
+
+
+class _ListPartitions(beam.DoFn):  # type: ignore[misc]
+    """Impulse -> one (topic, partition) element per partition, discovered at start-up."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+
+    def process(self, _impulse: bytes) -> Iterator[tuple[str, int]]:
+        consumer = KafkaConsumer(**consumer_config(self._settings))
+        try:
+            partitions = consumer.partitions_for_topic(self._settings.raw_topic)
+        finally:
+            consumer.close()
+        if not partitions:
+            raise RuntimeError(
+                f"topic {self._settings.raw_topic} has no partitions (does it exist on "
+                f"{self._settings.bootstrap_servers}?)"
+            )
+        for partition in sorted(partitions):
+            yield self._settings.raw_topic, partition
+
+
+@beam.DoFn.unbounded_per_element()
+class _ReadPartition(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
+    """Splittable DoFn: read one batch from a partition, emit it, checkpoint the rest.
+
+    It is its own restriction provider: the restriction of a partition is the offset range
+    from the group's committed offset to infinity.
+    """
+
+    def __init__(self, settings: KafkaSettings, stop_when_idle: float | None) -> None:
+        self._settings = settings
+        self._stop_when_idle = stop_when_idle
+        self._consumer: KafkaConsumer | None = None
+        self._last_record_at = 0.0
+
+    def initial_restriction(self, element: tuple[str, int]) -> OffsetRange:
+        consumer = KafkaConsumer(**consumer_config(self._settings))
+        try:
+            return OffsetRange(start_offset(consumer, TopicPartition(*element)), UNBOUNDED)
+        finally:
+            consumer.close()
+
+    def create_tracker(self, restriction: OffsetRange) -> OffsetRestrictionTracker:
+        return OffsetRestrictionTracker(restriction)
+
+    def restriction_size(self, element: tuple[str, int], restriction: OffsetRange) -> int:
+        return 1  # the backlog is unknown up front; one partition = one unit of work
+
+    def setup(self) -> None:
+        self._consumer = KafkaConsumer(**consumer_config(self._settings))
+        self._last_record_at = time.monotonic()
+
+    def teardown(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+
+    def process(
+        self,
+        element: tuple[str, int],
+        tracker: OffsetRestrictionTracker = beam.DoFn.RestrictionParam(),
+    ) -> Iterator[KafkaRecord]:
+        assert self._consumer is not None
+        partition = TopicPartition(*element)
+        position = tracker.current_restriction().start
+        if self._consumer.assignment() != {partition}:
+            self._consumer.assign([partition])
+        if self._consumer.position(partition) != position:
+            self._consumer.seek(partition, position)
+        batch = self._consumer.poll(
+            timeout_ms=int(self._settings.poll_timeout_seconds * 1000),
+            max_records=self._settings.max_records_per_bundle,
+        ).get(partition, [])
+        for record in batch:
+            if not tracker.try_claim(record.offset):
+                return
+            yield KafkaRecord(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                timestamp_ms=record.timestamp,
+            )
+        if batch:
+            self._last_record_at = time.monotonic()
+        elif self._idle_long_enough(partition, position):
+            tracker.try_claim(UNBOUNDED)  # claim past the end: this partition is finished
+            return
+        tracker.defer_remainder(Duration(seconds=0))
+
+    def _idle_long_enough(self, partition: TopicPartition, position: int) -> bool:
+        """Drain mode: caught up with the partition end and no record seen for a while."""
+        if self._stop_when_idle is None:
+            return False
+        assert self._consumer is not None
+        end = self._consumer.end_offsets([partition])[partition]
+        return position >= end and time.monotonic() - self._last_record_at >= self._stop_when_idle
+
+
+class ReadFromKafkaPartitions(beam.PTransform):  # type: ignore[misc]
+    """Unbounded read of every partition of ``settings.raw_topic`` from the committed offsets.
+
+    With ``stop_when_idle`` the read finishes once each partition is caught up and no record
+    has arrived for that many seconds, which turns the streaming pipeline into a drain.
+    """
+
+    def __init__(self, settings: KafkaSettings, stop_when_idle: float | None = None) -> None:
+        super().__init__()
+        if stop_when_idle is not None and stop_when_idle < 0:
+            raise ValueError("stop_when_idle must be >= 0 seconds")
+        self._settings = settings
+        self._stop_when_idle = stop_when_idle
+
+    def expand(self, begin: beam.pvalue.PBegin) -> beam.PCollection[KafkaRecord]:
+        return (
+            begin
+            | "Impulse" >> beam.Impulse()
+            | "ListPartitions" >> beam.ParDo(_ListPartitions(self._settings))
+            | "ReadPartition" >> beam.ParDo(_ReadPartition(self._settings, self._stop_when_idle))
+        )
+
+
+class CommitOffsets(beam.DoFn):  # type: ignore[misc]
+    """Commit, per bundle, the offsets of records that were fully handled downstream.
+
+    Placed after the Elasticsearch and dead-letter writes in the same fused stage, it only sees
+    a record once its document was acknowledged or its dead-letter record written; a crash before
+    ``finish_bundle`` leaves the offsets uncommitted and the bundle is read again (at least once;
+    idempotent ``_id``s make the replay harmless).
+    """
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._consumer: KafkaConsumer | None = None
+        self._pending: dict[TopicPartition, int] = {}
+
+    def setup(self) -> None:
+        self._consumer = KafkaConsumer(**consumer_config(self._settings))
+
+    def start_bundle(self) -> None:
+        self._pending = {}
+
+    def process(self, done: Origin) -> None:
+        key = TopicPartition(done.topic, done.partition)
+        self._pending[key] = max(done.offset + 1, self._pending.get(key, 0))
+
+    def finish_bundle(self) -> None:
+        if self._pending and self._consumer is not None:
+            self._consumer.commit(
+                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._pending.items()}
+            )
+            self._pending = {}
+
+    def teardown(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()

@@ -1,0 +1,88 @@
+"""The pipeline topology, in one place: Kafka -> decode -> language -> entities -> Elasticsearch.
+
+Every stage has a main output and a dead-letter output. Both the acknowledged documents and the
+written dead letters flow into ``CommitOffsets``, which runs last in the same fused bundle: an
+offset is committed only once its record is in Elasticsearch or in the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineRunner
+
+from newsflow.kafka_topics import ensure_topics
+from newsflow.settings import Settings
+from pipeline.dead_letter import WriteDeadLetters
+from pipeline.decode import DecodeArticles
+from pipeline.elasticsearch_sink import IndexDocuments
+from pipeline.entities import EntityExtraction
+from pipeline.kafka_source import CommitOffsets, ReadFromKafkaPartitions
+from pipeline.language import LanguageDetection
+from pipeline.stage import DEAD_LETTER, RunStage
+
+DEFAULT_RUNNER = "DirectRunner"
+
+
+def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | None) -> None:
+    """Add the newsflow transforms to ``pipeline``."""
+    nlp = settings.nlp
+    decoded = (
+        pipeline
+        | "ReadKafka" >> ReadFromKafkaPartitions(settings.kafka, stop_when_idle)
+        | "Decode" >> beam.ParDo(DecodeArticles()).with_outputs(DEAD_LETTER, main="articles")
+    )
+    batches = decoded.articles | "Batch" >> beam.BatchElements(
+        min_batch_size=1, max_batch_size=nlp.batch_size
+    )
+    languages = batches | "DetectLanguage" >> beam.ParDo(
+        RunStage(LanguageDetection(nlp.languages, nlp.min_language_confidence))
+    ).with_outputs(DEAD_LETTER, main="batches")
+    entities = languages.batches | "ExtractEntities" >> beam.ParDo(
+        RunStage(
+            EntityExtraction(nlp.spacy_model, nlp.spacy_components, nlp.batch_size,
+                             nlp.max_ner_chars)
+        )
+    ).with_outputs(DEAD_LETTER, main="batches")
+    indexed = entities.batches | "Index" >> beam.ParDo(
+        IndexDocuments(settings.elasticsearch)
+    ).with_outputs(DEAD_LETTER, main="acknowledged")
+    dead_lettered = (
+        (decoded[DEAD_LETTER], languages[DEAD_LETTER], entities[DEAD_LETTER], indexed[DEAD_LETTER])
+        | "AllDeadLetters" >> beam.Flatten()
+        | "WriteDeadLetters" >> beam.ParDo(WriteDeadLetters(settings.kafka))
+    )
+    (
+        (indexed.acknowledged, dead_lettered)
+        | "Handled" >> beam.Flatten()
+        | "CommitOffsets" >> beam.ParDo(CommitOffsets(settings.kafka))
+    )
+
+
+def _runner(options: PipelineOptions) -> PipelineRunner | str:
+    """The DirectRunner's in-process engine, without its attempt to fetch the Prism binary.
+
+    Beam's DirectRunner first tries Prism, a Go binary it downloads from GitHub at run time;
+    that is both a run-time download and, on a closed network, a slow failure. The FnApiRunner
+    is what the DirectRunner falls back to, so we use it directly. Any other --runner is Beam's.
+    """
+    name = options.view_as(StandardOptions).runner or DEFAULT_RUNNER
+    if name in (DEFAULT_RUNNER, "FnApiRunner"):
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        return FnApiRunner()
+    return name
+
+
+def run(
+    settings: Settings, beam_args: Sequence[str] = (), stop_when_idle: float | None = None
+) -> None:
+    """Run the pipeline until stopped (or, with ``stop_when_idle``, until the topic is drained)."""
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    ensure_topics(settings.kafka)
+    options = PipelineOptions([*beam_args, "--streaming"], save_main_session=False)
+    with beam.Pipeline(runner=_runner(options), options=options) as pipeline:
+        build(pipeline, settings, stop_when_idle)
