@@ -100,9 +100,9 @@ def article_from_mapping(
         k: v for k, v in record.items() if k not in _CONTRACT_FIELDS and k not in _HINT_FIELDS
     }
     return Article.create(
-        url=record.get("url"),
-        canonical_url=record.get("canonical_url"),
-        source=record.get("source") or default_source,
+        url=_as_text(record.get("url"), "url") or None,
+        canonical_url=_as_text(record.get("canonical_url"), "canonical_url") or None,
+        source=_as_text(record.get("source"), "source") or default_source,
         title=_as_text(record.get("title"), "title"),
         body=_as_text(record.get("body"), "body"),
         published_at=record.get("published_at"),

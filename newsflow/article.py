@@ -1,4 +1,4 @@
-"""The article contract: the one versioned JSON message connectors produce and the pipeline consumes.
+"""The article contract: the versioned JSON message connectors produce and the pipeline consumes.
 
 It lives outside both packages so that ``connectors`` and ``pipeline`` depend on it and never on
 each other. Validation runs on both sides of Kafka: a producer cannot publish a malformed article,
@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 MAX_TITLE_CHARS = 1_000
 MAX_BODY_CHARS = 500_000
 MAX_URL_CHARS = 2_048
@@ -39,16 +39,25 @@ class InvalidArticle(ValueError):
 
 
 def normalize_url(url: str) -> str:
-    """Canonical form of an article URL: the same story under cosmetic URL variants maps to one id."""
+    """Canonical article URL: cosmetic variants of one story URL map to one id."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError as exc:  # a port out of range or not a number
+        raise InvalidArticle(f"url {url!r}: {exc}") from None
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise InvalidArticle(f"url {url!r} is not an absolute http(s) URL")
     host = parts.hostname.lower().removeprefix("www.")
-    netloc = host if parts.port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{parts.port}"
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     query = urlencode(
-        sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-               if not _TRACKING_PARAMS.match(k))
+        sorted(
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING_PARAMS.match(k)
+        )
     )
     path = parts.path.rstrip("/") or "/"
     return urlunsplit(("https" if scheme == "http" else scheme, netloc, path, query, ""))

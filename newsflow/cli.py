@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,21 +99,26 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     stack = commands.add_parser(
-        "stack", help="start, stop or inspect the local Kafka + Elasticsearch stack",
+        "stack",
+        help="start, stop or inspect the local Kafka + Elasticsearch stack",
         description="Run a real Kafka broker (KRaft) and Elasticsearch node from Maven Central "
         "jars with the machine's JDK; data and logs live under the state directory "
         "(NEWSFLOW_STACK__STATE_DIR, default .newsflow).",
     )
-    stack.add_argument("action", choices=["up", "down", "status"],
-                       help="up: start and wait until healthy (idempotent); down: stop what `up` "
-                       "started; status: versions, ports, pids and health")
+    stack.add_argument(
+        "action",
+        choices=["up", "down", "status"],
+        help="up: start and wait until healthy (idempotent); down: stop what `up` "
+        "started; status: versions, ports, pids and health",
+    )
     stack.add_argument("--json", action="store_true", help="status as JSON")
     stack.set_defaults(handler=_stack)
 
     ingest = commands.add_parser("ingest", help="publish articles from a source to Kafka")
     sources = ingest.add_subparsers(dest="source", required=True, metavar="SOURCE")
     files = sources.add_parser(
-        "files", help="JSONL, .json and .txt articles (files or directories)",
+        "files",
+        help="JSONL, .json and .txt articles (files or directories)",
         description="Read articles from files and publish them to the raw topic. .txt: first "
         "line is the title, a trailing 'Source: X' line names the outlet. .jsonl/.json: objects "
         "with url, source, title, body, published_at, language. Bad records are reported and "
@@ -124,18 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline = commands.add_parser("pipeline", help="run the Beam enrichment pipeline")
     pipeline_actions = pipeline.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = pipeline_actions.add_parser(
-        "run", help="consume the raw topic, enrich and index into Elasticsearch",
+        "run",
+        help="consume the raw topic, enrich and index into Elasticsearch",
         description="Run the streaming Beam pipeline (DirectRunner by default). Unknown options "
         "are passed to Beam, e.g. --direct_num_workers=2.",
     )
     run.add_argument("--runner", help="Beam runner (default: DirectRunner)")
-    run.add_argument("--stop-when-idle", type=float, metavar="SECONDS", default=None,
-                     help="exit once every partition is caught up and no record arrived for "
-                     "SECONDS (for demos, backfills and tests); default: run forever")
+    run.add_argument(
+        "--stop-when-idle",
+        type=float,
+        metavar="SECONDS",
+        default=None,
+        help="exit once every partition is caught up and no record arrived for "
+        "SECONDS (for demos, backfills and tests); default: run forever",
+    )
     run.set_defaults(handler=_pipeline_run, beam_args=[])
 
     search = commands.add_parser(
-        "search", help="full-text search of the news index",
+        "search",
+        help="full-text search of the news index",
         description="Search titles and bodies; prints title, source, date, language and top "
         "entities of each hit.",
     )
@@ -147,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("newsflow").setLevel(logging.INFO)
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:

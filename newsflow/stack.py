@@ -11,6 +11,7 @@ and whose command line is still ours, so it never kills a stranger that reused a
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import pwd
@@ -248,9 +249,18 @@ class LocalStack:
         if not (data_dir / "meta.properties").exists():
             self._say("kafka: formatting KRaft storage ...")
             result = subprocess.run(
-                [*base, "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(),
-                 "-c", str(config)],
-                capture_output=True, text=True, check=False,
+                [
+                    *base,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    kafka_cluster_id(),
+                    "-c",
+                    str(config),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if result.returncode != 0:
                 raise StackError(f"kafka: formatting storage failed:\n{result.stderr[-2000:]}")
@@ -262,7 +272,10 @@ class LocalStack:
         dist = home / "dist"
         es_home = self._unpack_elasticsearch(dist)
         config_dir, data_dir, logs_dir, tmp_dir = (
-            home / "config", home / "data", home / "logs", home / "tmp"
+            home / "config",
+            home / "data",
+            home / "logs",
+            home / "tmp",
         )
         for directory in (data_dir, logs_dir, tmp_dir):
             directory.mkdir(parents=True, exist_ok=True)
@@ -288,7 +301,8 @@ class LocalStack:
         if port_in_use(self.settings.elasticsearch_transport_port):
             raise StackError(
                 f"Elasticsearch transport port {self.settings.elasticsearch_transport_port} is "
-                "already in use; stop that process or set NEWSFLOW_STACK__ELASTICSEARCH_TRANSPORT_PORT"
+                "already in use; stop that process or set "
+                "NEWSFLOW_STACK__ELASTICSEARCH_TRANSPORT_PORT"
             )
         env = {
             **os.environ,
@@ -307,8 +321,11 @@ class LocalStack:
                 for child in path.rglob("*") if path != home else ():
                     os.chown(child, user.pw_uid, user.pw_gid)
             command = [
-                "setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
-                "--clear-groups", *command,
+                "setpriv",
+                f"--reuid={user.pw_uid}",
+                f"--regid={user.pw_gid}",
+                "--clear-groups",
+                *command,
             ]
         self._say(f"elasticsearch: starting node on port {self.settings.elasticsearch_port} ...")
         self._spawn(self.elasticsearch, command, env=env)
@@ -400,13 +417,15 @@ class LocalStack:
         for service in self.services:
             pid = service.running_pid()
             problem = service.health() if pid else "not running"
-            rows.append({
-                "service": service.name,
-                "version": service.version() if pid and problem is None else "-",
-                "port": service.port,
-                "pid": pid or "-",
-                "health": problem or "healthy",
-            })
+            rows.append(
+                {
+                    "service": service.name,
+                    "version": service.version() if pid and problem is None else "-",
+                    "port": service.port,
+                    "pid": pid or "-",
+                    "health": problem or "healthy",
+                }
+            )
         return rows
 
     # -- health and versions -------------------------------------------------------------------
@@ -416,7 +435,7 @@ class LocalStack:
 
     def _es_get(self, path: str) -> dict[str, object]:
         with urllib.request.urlopen(self._es_url(path), timeout=5) as response:
-            return json.loads(response.read())  # type: ignore[no-any-return]
+            return json.loads(response.read())
 
     def _es_health(self) -> str | None:
         try:
@@ -457,7 +476,5 @@ class LocalStack:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(os.getpgid(pid), sig)
-    except ProcessLookupError:
-        pass

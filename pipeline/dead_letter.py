@@ -37,7 +37,11 @@ class DeadLetter:
 
     @classmethod
     def from_exception(
-        cls, origin: Origin, stage: str, exc: BaseException, payload: bytes,
+        cls,
+        origin: Origin,
+        stage: str,
+        exc: BaseException,
+        payload: bytes,
         article_id: str | None = None,
     ) -> DeadLetter:
         return cls(origin, stage, type(exc).__name__, str(exc), payload, article_id)
@@ -47,9 +51,17 @@ def encode_dead_letter(letter: DeadLetter, now: datetime | None = None) -> bytes
     """The JSON dead-letter message; the payload is UTF-8 text when it is text, else base64."""
     payload = letter.payload[:MAX_PAYLOAD_BYTES]
     try:
-        payload_field = {"payload": payload.decode("utf-8"), "payload_encoding": "utf-8"}
+        letter.payload.decode("utf-8")
     except UnicodeDecodeError:
-        payload_field = {"payload": base64.b64encode(payload).decode(), "payload_encoding": "base64"}
+        payload_field = {
+            "payload": base64.b64encode(payload).decode(),
+            "payload_encoding": "base64",
+        }
+    else:  # text: the cut may split a character, so drop that partial character
+        payload_field = {
+            "payload": payload.decode("utf-8", errors="ignore"),
+            "payload_encoding": "utf-8",
+        }
     message = {
         "stage": letter.stage,
         "error_class": letter.error_class,
@@ -63,7 +75,7 @@ def encode_dead_letter(letter: DeadLetter, now: datetime | None = None) -> bytes
     return json.dumps(message, ensure_ascii=False).encode("utf-8")
 
 
-class WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
+class WriteDeadLetters(beam.DoFn):
     """Produce each dead letter to the DLQ topic, then release its origin for commit."""
 
     def __init__(self, settings: KafkaSettings) -> None:

@@ -23,7 +23,7 @@ def decode(record: KafkaRecord) -> EnrichedArticle:
     return EnrichedArticle(article=article, origin=record.origin)
 
 
-class DecodeArticles(beam.DoFn):  # type: ignore[misc]
+class DecodeArticles(beam.DoFn):
     def process(self, record: KafkaRecord) -> Iterator[EnrichedArticle | beam.pvalue.TaggedOutput]:
         try:
             yield decode(record)

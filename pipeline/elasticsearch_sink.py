@@ -108,7 +108,7 @@ def classify_results(
     return outcome
 
 
-class IndexDocuments(beam.DoFn):  # type: ignore[misc]
+class IndexDocuments(beam.DoFn):
     """Main output: origins of acknowledged documents; ``dead_letter``: rejected documents."""
 
     def __init__(self, settings: ElasticsearchSettings) -> None:
@@ -117,7 +117,7 @@ class IndexDocuments(beam.DoFn):  # type: ignore[misc]
 
     def setup(self) -> None:
         self._es = client(self._settings)
-        self._wait_for(lambda: ensure_index(self._es, self._settings))  # type: ignore[arg-type]
+        self._wait_for(lambda: ensure_index(self._es, self._settings))
 
     def _wait_for(self, attempt: Any) -> None:
         """Retry a setup call with backoff within the budget (Elasticsearch may start later)."""
@@ -137,6 +137,7 @@ class IndexDocuments(beam.DoFn):  # type: ignore[misc]
                 delay = min(delay * 2, _MAX_BACKOFF_SECONDS)
 
     def _bulk(self, batch: list[EnrichedArticle]) -> BulkOutcome:
+        assert self._es is not None
         indexed_at = datetime.now(UTC)
         results: list[tuple[bool, dict[str, Any]]] = []
         try:
@@ -155,9 +156,7 @@ class IndexDocuments(beam.DoFn):  # type: ignore[misc]
             pass  # whatever has no result yet is retried by the caller
         return classify_results(batch, results)
 
-    def process(
-        self, batch: list[EnrichedArticle]
-    ) -> Iterator[Origin | beam.pvalue.TaggedOutput]:
+    def process(self, batch: list[EnrichedArticle]) -> Iterator[Origin | beam.pvalue.TaggedOutput]:
         deadline = time.monotonic() + self._settings.retry_budget_seconds
         delay = 1.0
         pending = batch

@@ -41,6 +41,7 @@ class EntityExtraction:
 
     model: str
     components: list[str]
+    languages: list[str]
     batch_size: int
     max_chars: int
     name: str = "entities"
@@ -61,10 +62,16 @@ class EntityExtraction:
             raise RuntimeError(f"spaCy model {self.model!r} has no component(s) {sorted(missing)}")
         self._nlp = nlp
 
+    def readable(self, item: EnrichedArticle) -> bool:
+        return item.language is not None and item.language.code in self.languages
+
     def run(self, batch: list[EnrichedArticle]) -> list[EnrichedArticle]:
-        texts = (item.text[: self.max_chars] for item in batch)
-        docs = self._nlp.pipe(texts, batch_size=self.batch_size)
-        return [
-            replace(item, entities=group_entities((e.label_, e.text) for e in doc.ents))
-            for item, doc in zip(batch, docs, strict=True)
-        ]
+        readable = [item for item in batch if self.readable(item)]
+        docs = self._nlp.pipe(
+            (item.text[: self.max_chars] for item in readable), batch_size=self.batch_size
+        )
+        found = {
+            id(item): group_entities((e.label_, e.text) for e in doc.ents)
+            for item, doc in zip(readable, docs, strict=True)
+        }
+        return [replace(item, entities=found.get(id(item), {})) for item in batch]

@@ -13,6 +13,7 @@ pipeline resumes where the last acknowledged bundle ended, whatever the runner.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.runners.sdf_utils import RestrictionTrackerView
 from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.utils.timestamp import Duration
 from kafka import KafkaConsumer, TopicPartition
@@ -29,6 +31,8 @@ from kafka.structs import OffsetAndMetadata
 from newsflow.kafka_topics import client_config
 from newsflow.settings import KafkaSettings
 
+_LOG = logging.getLogger("newsflow.pipeline")
+_PROGRESS_EVERY_SECONDS = 5.0
 #: An offset range without an end: the partition is read for as long as the pipeline runs.
 UNBOUNDED = sys.maxsize
 
@@ -76,7 +80,7 @@ def start_offset(consumer: KafkaConsumer, partition: TopicPartition) -> int:
     return int(consumer.beginning_offsets([partition])[partition])
 
 
-class _ListPartitions(beam.DoFn):  # type: ignore[misc]
+class _ListPartitions(beam.DoFn):
     """Impulse -> one (topic, partition) element per partition, discovered at start-up."""
 
     def __init__(self, settings: KafkaSettings) -> None:
@@ -98,7 +102,7 @@ class _ListPartitions(beam.DoFn):  # type: ignore[misc]
 
 
 @beam.DoFn.unbounded_per_element()
-class _ReadPartition(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
+class _ReadPartition(beam.DoFn, RestrictionProvider):
     """Splittable DoFn: read one batch from a partition, emit it, checkpoint the rest.
 
     It is its own restriction provider: the restriction of a partition is the offset range
@@ -135,7 +139,7 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
     def process(
         self,
         element: tuple[str, int],
-        tracker: OffsetRestrictionTracker = beam.DoFn.RestrictionParam(),
+        tracker: RestrictionTrackerView = beam.DoFn.RestrictionParam(),  # type: ignore[assignment]  # noqa: B008
     ) -> Iterator[KafkaRecord]:
         assert self._consumer is not None
         partition = TopicPartition(*element)
@@ -175,7 +179,7 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
         return position >= end and time.monotonic() - self._last_record_at >= self._stop_when_idle
 
 
-class ReadFromKafkaPartitions(beam.PTransform):  # type: ignore[misc]
+class ReadFromKafkaPartitions(beam.PTransform):
     """Unbounded read of every partition of ``settings.raw_topic`` from the committed offsets.
 
     With ``stop_when_idle`` the read finishes once each partition is caught up and no record
@@ -198,7 +202,7 @@ class ReadFromKafkaPartitions(beam.PTransform):  # type: ignore[misc]
         )
 
 
-class CommitOffsets(beam.DoFn):  # type: ignore[misc]
+class CommitOffsets(beam.DoFn):
     """Commit, per bundle, the offsets of records that were fully handled downstream.
 
     Placed after the Elasticsearch and dead-letter writes in the same fused stage, it only sees
@@ -211,9 +215,12 @@ class CommitOffsets(beam.DoFn):  # type: ignore[misc]
         self._settings = settings
         self._consumer: KafkaConsumer | None = None
         self._pending: dict[TopicPartition, int] = {}
+        self._committed_records = 0
+        self._last_report = 0.0
 
     def setup(self) -> None:
         self._consumer = KafkaConsumer(**consumer_config(self._settings))
+        self._last_report = time.monotonic()
 
     def start_bundle(self) -> None:
         self._pending = {}
@@ -221,6 +228,7 @@ class CommitOffsets(beam.DoFn):  # type: ignore[misc]
     def process(self, done: Origin) -> None:
         key = TopicPartition(done.topic, done.partition)
         self._pending[key] = max(done.offset + 1, self._pending.get(key, 0))
+        self._committed_records += 1
 
     def finish_bundle(self) -> None:
         if self._pending and self._consumer is not None:
@@ -228,6 +236,9 @@ class CommitOffsets(beam.DoFn):  # type: ignore[misc]
                 {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._pending.items()}
             )
             self._pending = {}
+        if time.monotonic() - self._last_report >= _PROGRESS_EVERY_SECONDS:
+            self._last_report = time.monotonic()
+            _LOG.info("%d records handled and committed so far", self._committed_records)
 
     def teardown(self) -> None:
         if self._consumer is not None:

@@ -25,6 +25,7 @@ from pipeline.language import LanguageDetection
 from pipeline.stage import DEAD_LETTER, RunStage
 
 DEFAULT_RUNNER = "DirectRunner"
+_LOG = logging.getLogger("newsflow.pipeline")
 
 
 def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | None) -> None:
@@ -43,8 +44,13 @@ def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | N
     ).with_outputs(DEAD_LETTER, main="batches")
     entities = languages.batches | "ExtractEntities" >> beam.ParDo(
         RunStage(
-            EntityExtraction(nlp.spacy_model, nlp.spacy_components, nlp.batch_size,
-                             nlp.max_ner_chars)
+            EntityExtraction(
+                nlp.spacy_model,
+                nlp.spacy_components,
+                nlp.ner_languages,
+                nlp.batch_size,
+                nlp.max_ner_chars,
+            )
         )
     ).with_outputs(DEAD_LETTER, main="batches")
     indexed = entities.batches | "Index" >> beam.ParDo(
@@ -84,5 +90,14 @@ def run(
     logging.getLogger("kafka").setLevel(logging.WARNING)
     ensure_topics(settings.kafka)
     options = PipelineOptions([*beam_args, "--streaming"], save_main_session=False)
+    _LOG.info(
+        "reading %s from %s, indexing into %s at %s%s",
+        settings.kafka.raw_topic,
+        settings.kafka.bootstrap_servers,
+        settings.elasticsearch.index_alias,
+        settings.elasticsearch.url,
+        f"; stopping after {stop_when_idle:g}s idle" if stop_when_idle is not None else "",
+    )
     with beam.Pipeline(runner=_runner(options), options=options) as pipeline:
         build(pipeline, settings, stop_when_idle)
+    _LOG.info("drained: every partition caught up and idle; exiting")

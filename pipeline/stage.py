@@ -30,7 +30,7 @@ class Stage(Protocol):
         ...
 
 
-class RunStage(beam.DoFn):  # type: ignore[misc]
+class RunStage(beam.DoFn):
     def __init__(self, stage: Stage) -> None:
         self._stage = stage
 
@@ -43,13 +43,13 @@ class RunStage(beam.DoFn):  # type: ignore[misc]
         try:
             yield self._stage.run(batch)
             return
-        except Exception:  # noqa: BLE001 - isolated below, article by article
+        except Exception:
             pass
         survivors: list[EnrichedArticle] = []
         for item in batch:
             try:
                 survivors.extend(self._stage.run([item]))
-            except Exception as exc:  # noqa: BLE001 - the article goes to the dead-letter path
+            except Exception as exc:
                 beam.metrics.Metrics.counter(self._stage.name, "failed").inc()
                 yield beam.pvalue.TaggedOutput(
                     DEAD_LETTER,

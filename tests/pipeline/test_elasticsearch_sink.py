@@ -1,0 +1,186 @@
+"""Elasticsearch sink, pure half: documents, actions and the three-way sort of bulk results."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from newsflow.article import Article
+from newsflow.index import index_definition
+from pipeline.dead_letter import DeadLetter
+from pipeline.elasticsearch_sink import classify_results, is_transient, to_action, to_document
+from pipeline.enriched import EnrichedArticle, LanguageGuess
+from pipeline.kafka_source import Origin
+
+FETCHED = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+INDEXED = datetime(2026, 11, 26, 10, 5, 30, tzinfo=UTC)
+
+
+def enriched(offset: int, *, title: str = "NATO summit", **fields: Any) -> EnrichedArticle:
+    article = Article.create(source="DN", title=title, body="Leaders met.", fetched_at=FETCHED)
+    return EnrichedArticle(article, Origin("articles.raw", 2, offset), **fields)
+
+
+def full_item() -> EnrichedArticle:
+    article = Article.create(
+        source="DN",
+        title="NATO summit",
+        body="Leaders met in Vilnius.",
+        url="https://example.com/nato?utm_source=rss",
+        published_at=datetime(2026, 7, 9, 8, 0, tzinfo=UTC),
+        fetched_at=FETCHED,
+        language_hint="en",
+        metadata={"section": "world"},
+    )
+    return EnrichedArticle(
+        article,
+        Origin("articles.raw", 3, 1234),
+        language=LanguageGuess("en", 0.9987),
+        entities={"GPE": ["Vilnius"], "ORG": ["NATO"]},
+    )
+
+
+def test_to_document_fields() -> None:
+    item = full_item()
+    assert to_document(item, INDEXED) == {
+        "schema_version": 1,
+        "id": item.article.id,
+        "url": "https://example.com/nato?utm_source=rss",
+        "source": "DN",
+        "title": "NATO summit",
+        "body": "Leaders met in Vilnius.",
+        "published_at": "2026-07-09T08:00:00Z",
+        "fetched_at": "2026-11-26T10:00:00Z",
+        "metadata": {"section": "world"},
+        "language_hint": "en",
+        "language": "en",
+        "language_confidence": 0.9987,
+        "entities": {"GPE": ["Vilnius"], "ORG": ["NATO"]},
+        "indexed_at": "2026-11-26T10:05:30+00:00",
+        "kafka": {"topic": "articles.raw", "partition": 3, "offset": 1234},
+    }
+
+
+def test_to_document_drops_none() -> None:
+    document = to_document(enriched(7), INDEXED)
+    for absent in ("url", "canonical_url", "published_at", "language", "language_confidence"):
+        assert absent not in document
+    assert "language_hint" not in document
+    assert document["entities"] == {}
+    assert document["kafka"] == {"topic": "articles.raw", "partition": 2, "offset": 7}
+
+
+@pytest.mark.parametrize("item", [full_item(), enriched(0)], ids=["full", "minimal"])
+def test_to_document_fits_the_strict_index_mapping(item: EnrichedArticle) -> None:
+    """The mapping is ``dynamic: strict``; a field it lacks would reject every document."""
+    properties = index_definition()["mappings"]["properties"]
+    document = to_document(item, INDEXED)
+    assert set(document) <= set(properties)
+    assert set(document["kafka"]) <= set(properties["kafka"]["properties"])
+    assert set(document["entities"]) <= set(properties["entities"]["properties"])
+
+
+def test_to_action() -> None:
+    item = full_item()
+    action = to_action(item, "news", INDEXED)
+    assert action == {
+        "_op_type": "index",
+        "_index": "news",
+        "_id": item.article.id,
+        "_source": to_document(item, INDEXED),
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "transient"),
+    [
+        (429, True),
+        (500, True),
+        (503, True),
+        ("N/A", True),
+        (400, False),
+        (404, False),
+        (409, False),
+    ],
+)
+def test_is_transient(status: int | str, transient: bool) -> None:
+    assert is_transient(status) is transient
+
+
+def result(item: EnrichedArticle, status: int, **extra: Any) -> tuple[bool, dict[str, Any]]:
+    ok = 200 <= status < 300
+    return ok, {"index": {"_index": "news-v1", "_id": item.article.id, "status": status, **extra}}
+
+
+def test_all_acknowledged() -> None:
+    batch = [enriched(n, title=f"story {n}") for n in range(3)]
+    # Results arrive in the order Elasticsearch answered, not the order sent.
+    results = [result(batch[0], 201), result(batch[2], 200), result(batch[1], 201)]
+    outcome = classify_results(batch, results)
+    assert outcome.acknowledged == [batch[0].origin, batch[2].origin, batch[1].origin]
+    assert outcome.rejected == []
+    assert outcome.retry == []
+
+
+def test_mapping_error_is_rejected_with_the_reason() -> None:
+    good, bad = enriched(1, title="good"), enriched(2, title="bad")
+    error = {
+        "type": "mapper_parsing_exception",
+        "reason": "failed to parse field [published_at] of type [date]",
+    }
+    outcome = classify_results([good, bad], [result(good, 201), result(bad, 400, error=error)])
+    assert outcome.acknowledged == [good.origin]
+    assert outcome.retry == []
+    assert outcome.rejected == [
+        DeadLetter(
+            origin=bad.origin,
+            stage="index",
+            error_class="elasticsearch:400",
+            error=json.dumps(error),
+            payload=bad.article.to_json(),
+            article_id=bad.article.id,
+        )
+    ]
+    assert "mapper_parsing_exception" in outcome.rejected[0].error
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_transient_errors_are_retried(status: int) -> None:
+    good, busy = enriched(1, title="good"), enriched(2, title="busy")
+    outcome = classify_results(
+        [good, busy], [result(good, 201), result(busy, status, error={"type": "x"})]
+    )
+    assert outcome.acknowledged == [good.origin]
+    assert outcome.rejected == []
+    assert outcome.retry == [busy]
+
+
+def test_result_without_a_status_is_retried() -> None:
+    item = enriched(1)
+    outcome = classify_results([item], [(False, {"index": {"_id": item.article.id}})])
+    assert outcome.retry == [item]
+
+
+def test_articles_without_a_result_are_retried() -> None:
+    batch = [enriched(n, title=f"story {n}") for n in range(4)]
+    outcome = classify_results(batch, [result(batch[1], 201)])
+    assert outcome.acknowledged == [batch[1].origin]
+    assert outcome.retry == [batch[0], batch[2], batch[3]]
+    assert classify_results(batch, []).retry == batch
+
+
+def test_same_id_twice_is_matched_in_order() -> None:
+    """A replayed record in one batch: two articles, one id, told apart by their origin."""
+    first, second = enriched(10), enriched(11)
+    assert first.article.id == second.article.id
+    outcome = classify_results(
+        [first, second], [result(first, 201), result(second, 400, error={"type": "y"})]
+    )
+    assert outcome.acknowledged == [first.origin]
+    assert [letter.origin for letter in outcome.rejected] == [second.origin]
+
+    outcome = classify_results([first, second], [result(first, 429)])
+    assert outcome.retry == [first, second]
