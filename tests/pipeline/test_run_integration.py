@@ -101,7 +101,7 @@ def test_bad_records_are_dead_lettered_and_the_rest_indexed(isolated: Settings) 
     )
     ingest_files([SAMPLES / "lisbon-tram.txt"], isolated.kafka)  # creates the topics
     producer = KafkaProducer(bootstrap_servers=isolated.kafka.bootstrap_servers, acks="all")
-    producer.send(isolated.kafka.raw_topic, key=b"junk", value=b"\x00 not json {").get(30)
+    producer.send(isolated.kafka.raw_topic, key=b"junk", value=b"\xff\xfe not json {").get(30)
     producer.send(isolated.kafka.raw_topic, key=b"wrong-key", value=good.to_json()).get(30)
     producer.send(isolated.kafka.raw_topic, key=good.id.encode(), value=good.to_json()).get(30)
     producer.close()
