@@ -316,6 +316,7 @@ class LocalStack:
         if os.geteuid() == 0:
             # Elasticsearch refuses to run as root: drop to an unprivileged user for it alone.
             user = pwd.getpwnam(self.settings.elasticsearch_user)
+            self._check_reachable(home, user)
             for path in (config_dir, data_dir, logs_dir, tmp_dir, home):
                 os.chown(path, user.pw_uid, user.pw_gid)
                 for child in path.rglob("*") if path != home else ():
@@ -329,6 +330,27 @@ class LocalStack:
             ]
         self._say(f"elasticsearch: starting node on port {self.settings.elasticsearch_port} ...")
         self._spawn(self.elasticsearch, command, env=env)
+
+    def _check_reachable(self, home: Path, user: pwd.struct_passwd) -> None:
+        """The unprivileged user must be able to reach the state dir (not so under /root)."""
+        probe = subprocess.run(
+            [
+                "setpriv",
+                f"--reuid={user.pw_uid}",
+                f"--regid={user.pw_gid}",
+                "--clear-groups",
+                "test",
+                "-x",
+                str(home),
+            ],
+            check=False,
+        )
+        if probe.returncode != 0:
+            raise StackError(
+                f"Elasticsearch refuses to run as root, so it runs as {user.pw_name!r}, who cannot "
+                f"reach {home}. Put the state directory somewhere {user.pw_name!r} can traverse, "
+                "e.g. NEWSFLOW_STACK__STATE_DIR=/var/tmp/newsflow, or run as a normal user"
+            )
 
     def _unpack_elasticsearch(self, dist: Path) -> Path:
         existing = sorted(dist.glob("elasticsearch-*/bin/elasticsearch"))
