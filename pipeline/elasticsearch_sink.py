@@ -62,6 +62,19 @@ def to_action(item: EnrichedArticle, alias: str, indexed_at: datetime) -> dict[s
     }
 
 
+def retry_delays(budget_seconds: float, cap: float = _MAX_BACKOFF_SECONDS) -> Iterator[float]:
+    """Capped exponential backoff (1, 2, 4, ... s) ending before ``budget_seconds`` are spent.
+
+    Both the waits and the wall clock count, so slow attempts also use up the budget.
+    """
+    deadline = time.monotonic() + budget_seconds
+    waited, delay = 0.0, 1.0
+    while waited + delay <= budget_seconds and time.monotonic() + delay <= deadline:
+        yield delay
+        waited += delay
+        delay = min(delay * 2, cap)
+
+
 def is_transient(status: int | str) -> bool:
     """Worth retrying later: overload (429) or a server-side failure (5xx, or no status at all)."""
     return not isinstance(status, int) or status == 429 or status >= 500
@@ -116,25 +129,21 @@ class IndexDocuments(beam.DoFn):
         self._es: Elasticsearch | None = None
 
     def setup(self) -> None:
+        """Connect and create the index, waiting within the budget for Elasticsearch to be up."""
         self._es = client(self._settings)
-        self._wait_for(lambda: ensure_index(self._es, self._settings))
-
-    def _wait_for(self, attempt: Any) -> None:
-        """Retry a setup call with backoff within the budget (Elasticsearch may start later)."""
-        deadline = time.monotonic() + self._settings.retry_budget_seconds
-        delay = 1.0
+        delays = retry_delays(self._settings.retry_budget_seconds)
         while True:
             try:
-                attempt()
+                ensure_index(self._es, self._settings)
                 return
             except (ElasticsearchUnavailable, TransportError) as exc:
-                if time.monotonic() + delay > deadline:
+                delay = next(delays, None)
+                if delay is None:
                     raise ElasticsearchUnavailable(
                         f"Elasticsearch at {self._settings.url} still unavailable after "
                         f"{self._settings.retry_budget_seconds:.0f}s: {exc}"
                     ) from exc
                 time.sleep(delay)
-                delay = min(delay * 2, _MAX_BACKOFF_SECONDS)
 
     def _bulk(self, batch: list[EnrichedArticle]) -> BulkOutcome:
         assert self._es is not None
@@ -157,8 +166,7 @@ class IndexDocuments(beam.DoFn):
         return classify_results(batch, results)
 
     def process(self, batch: list[EnrichedArticle]) -> Iterator[Origin | beam.pvalue.TaggedOutput]:
-        deadline = time.monotonic() + self._settings.retry_budget_seconds
-        delay = 1.0
+        delays = retry_delays(self._settings.retry_budget_seconds)
         pending = batch
         while pending:
             outcome = self._bulk(pending)
@@ -168,7 +176,8 @@ class IndexDocuments(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
             pending = outcome.retry
             if pending:
-                if time.monotonic() + delay > deadline:
+                delay = next(delays, None)
+                if delay is None:
                     raise ElasticsearchUnavailable(
                         f"{len(pending)} document(s) not accepted by Elasticsearch at "
                         f"{self._settings.url} within {self._settings.retry_budget_seconds:.0f}s; "
@@ -176,7 +185,6 @@ class IndexDocuments(beam.DoFn):
                     )
                 beam.metrics.Metrics.counter(STAGE, "retried").inc(len(pending))
                 time.sleep(delay)
-                delay = min(delay * 2, _MAX_BACKOFF_SECONDS)
 
     def teardown(self) -> None:
         if self._es is not None:

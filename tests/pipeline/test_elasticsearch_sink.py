@@ -11,7 +11,13 @@ import pytest
 from newsflow.article import Article
 from newsflow.index import index_definition
 from pipeline.dead_letter import DeadLetter
-from pipeline.elasticsearch_sink import classify_results, is_transient, to_action, to_document
+from pipeline.elasticsearch_sink import (
+    classify_results,
+    is_transient,
+    retry_delays,
+    to_action,
+    to_document,
+)
 from pipeline.enriched import EnrichedArticle, LanguageGuess
 from pipeline.kafka_source import Origin
 
@@ -184,3 +190,8 @@ def test_same_id_twice_is_matched_in_order() -> None:
 
     outcome = classify_results([first, second], [result(first, 429)])
     assert outcome.retry == [first, second]
+
+
+def test_retry_delays_double_up_to_the_cap_and_stop_within_the_budget() -> None:
+    assert list(retry_delays(100, cap=8)) == [1, 2, 4] + [8] * 11
+    assert list(retry_delays(0.5)) == []
