@@ -27,7 +27,7 @@ import urllib.request
 import uuid
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
@@ -74,13 +74,24 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def process_cmdline(pid: int) -> str | None:
-    """The command line of a live process, or None if it is gone (or a zombie)."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return raw.replace(b"\x00", b" ").decode(errors="replace").strip() or None
+def process_cmdline(pid: int, settle_seconds: float = 2.0) -> str | None:
+    """The command line of a live process, or None if it is gone or a zombie.
+
+    A process caught between fork and exec shows an empty command line for a moment; wait for
+    it to settle rather than mistake a server we just started for a stale pid.
+    """
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, IndexError):
+            return None
+        if state == "Z":
+            return None
+        if raw or time.monotonic() > deadline:
+            return raw.replace(b"\x00", b" ").decode(errors="replace").strip() or None
+        time.sleep(0.02)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,6 +105,8 @@ class Service:
     home: Path  # state sub-directory
     health: Callable[[], str | None]  # None = healthy, else what is wrong
     version: Callable[[], str]
+    #: Every port the service binds, with the setting that moves it.
+    ports: dict[int, str] = field(default_factory=dict)
 
     @property
     def pid_file(self) -> Path:
@@ -138,6 +151,10 @@ class LocalStack:
             home=self.state / "kafka",
             health=self._kafka_health,
             version=self._kafka_version,
+            ports={
+                settings.kafka_port: "kafka_port",
+                settings.kafka_controller_port: "kafka_controller_port",
+            },
         )
         self.elasticsearch = Service(
             name="elasticsearch",
@@ -145,6 +162,10 @@ class LocalStack:
             home=self.state / "elasticsearch",
             health=self._es_health,
             version=self._es_version,
+            ports={
+                settings.elasticsearch_port: "elasticsearch_port",
+                settings.elasticsearch_transport_port: "elasticsearch_transport_port",
+            },
         )
 
     @property
@@ -161,12 +182,13 @@ class LocalStack:
             return
         java = self._check_java()
         for service in to_start:
-            if port_in_use(service.port):
-                raise StackError(
-                    f"port {service.port} is already in use by another process, so {service.name} "
-                    f"cannot start; stop that process or choose another port with "
-                    f"NEWSFLOW_STACK__{service.name.upper()}_PORT"
-                )
+            for port, setting in service.ports.items():
+                if port_in_use(port):
+                    raise StackError(
+                        f"port {port} is already in use by another process, so {service.name} "
+                        f"cannot start; stop that process or choose another port with "
+                        f"NEWSFLOW_STACK__{setting.upper()}"
+                    )
         if self.kafka in to_start:
             self._start_kafka(java)
         if self.elasticsearch in to_start:
@@ -231,12 +253,6 @@ class LocalStack:
                 data_dir=data_dir,
             )
         )
-        for port in (self.settings.kafka_controller_port,):
-            if port_in_use(port):
-                raise StackError(
-                    f"Kafka controller port {port} is already in use; stop that process or set "
-                    "NEWSFLOW_STACK__KAFKA_CONTROLLER_PORT"
-                )
         base = [
             java,
             f"-Xms{self.settings.kafka_heap}",
@@ -298,12 +314,6 @@ class LocalStack:
                 logs_dir=logs_dir,
             )
         )
-        if port_in_use(self.settings.elasticsearch_transport_port):
-            raise StackError(
-                f"Elasticsearch transport port {self.settings.elasticsearch_transport_port} is "
-                "already in use; stop that process or set "
-                "NEWSFLOW_STACK__ELASTICSEARCH_TRANSPORT_PORT"
-            )
         env = {
             **os.environ,
             "ES_JAVA_HOME": str(Path(java).resolve().parent.parent),
@@ -317,10 +327,10 @@ class LocalStack:
             # Elasticsearch refuses to run as root: drop to an unprivileged user for it alone.
             user = pwd.getpwnam(self.settings.elasticsearch_user)
             self._check_reachable(home, user)
-            for path in (config_dir, data_dir, logs_dir, tmp_dir, home):
-                os.chown(path, user.pw_uid, user.pw_gid)
-                for child in path.rglob("*") if path != home else ():
-                    os.chown(child, user.pw_uid, user.pw_gid)
+            os.chown(home, user.pw_uid, user.pw_gid)
+            for directory in (config_dir, data_dir, logs_dir, tmp_dir):
+                for path in (directory, *directory.rglob("*")):
+                    os.chown(path, user.pw_uid, user.pw_gid)
             command = [
                 "setpriv",
                 f"--reuid={user.pw_uid}",
