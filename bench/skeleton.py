@@ -41,20 +41,8 @@ def main() -> None:
     files = sorted(CORPUS.glob("*/*.txt"))[: args.articles]
     if not files:
         sys.exit(f"no articles under {CORPUS}; this benchmark needs the shared corpus")
-    base = load_settings()
     name = f"bench-{uuid.uuid4().hex[:8]}"
-    settings = base.model_copy(
-        update={
-            "kafka": base.kafka.model_copy(
-                update={
-                    "raw_topic": f"{name}.raw",
-                    "dlq_topic": f"{name}.dlq",
-                    "consumer_group": name,
-                }
-            ),
-            "elasticsearch": base.elasticsearch.model_copy(update={"index_alias": name}),
-        }
-    )
+    settings = load_settings().namespaced(name)
     print(f"ingesting {len(files)} articles ...", file=sys.stderr)
     report = ingest_files(files, settings.kafka)
 

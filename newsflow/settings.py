@@ -123,6 +123,24 @@ class Settings(BaseSettings):
     nlp: NlpSettings = Field(default_factory=NlpSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
 
+    def namespaced(self, name: str) -> Settings:
+        """A copy whose topics, consumer group and index alias all start with ``name``.
+
+        Lets several pipelines (tests, benchmarks, tenants) share one Kafka and Elasticsearch.
+        """
+        return self.model_copy(
+            update={
+                "kafka": self.kafka.model_copy(
+                    update={
+                        "raw_topic": f"{name}.raw",
+                        "dlq_topic": f"{name}.dlq",
+                        "consumer_group": f"{name}-pipeline",
+                    }
+                ),
+                "elasticsearch": self.elasticsearch.model_copy(update={"index_alias": name}),
+            }
+        )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -44,19 +44,8 @@ def isolated(stack: Settings) -> Iterator[Settings]:
     from newsflow.index import client, concrete_index_name
 
     name = f"test-{uuid.uuid4().hex[:10]}"
-    settings = stack.model_copy(
-        update={
-            "kafka": stack.kafka.model_copy(
-                update={
-                    "raw_topic": f"{name}.raw",
-                    "dlq_topic": f"{name}.dlq",
-                    "consumer_group": f"{name}-pipeline",
-                    "poll_timeout_seconds": 0.5,
-                }
-            ),
-            "elasticsearch": stack.elasticsearch.model_copy(update={"index_alias": name}),
-        }
-    )
+    settings = stack.namespaced(name)
+    settings.kafka.poll_timeout_seconds = 0.5
     yield settings
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
     try:

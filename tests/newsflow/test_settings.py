@@ -155,3 +155,12 @@ def test_overrides_take_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSFLOW_KAFKA__RAW_TOPIC", "env.raw")
     settings = load_settings(kafka={"raw_topic": "override.raw"})
     assert settings.kafka.raw_topic == "override.raw"
+
+
+def test_namespaced_settings_share_nothing_with_the_original() -> None:
+    base = load_settings()
+    scoped = base.namespaced("tenant-a")
+    assert (scoped.kafka.raw_topic, scoped.kafka.dlq_topic) == ("tenant-a.raw", "tenant-a.dlq")
+    assert scoped.kafka.consumer_group == "tenant-a-pipeline"
+    assert scoped.elasticsearch.index_alias == "tenant-a"
+    assert base.kafka.raw_topic == "articles.raw" and base.elasticsearch.index_alias == "news"
