@@ -159,11 +159,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _QuietBeamImport(logging.Filter):
+    """Beam warns at import that Google Cloud's apitools is missing; we never use GCP."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     logging.getLogger("newsflow").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietBeamImport())
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
