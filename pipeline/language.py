@@ -14,6 +14,8 @@ from pipeline.enriched import UNDETERMINED, EnrichedArticle, LanguageGuess
 
 #: Letters needed before we trust any guess; a headline fragment is not enough.
 MIN_LETTERS = 20
+#: Letters a paragraph needs before it gets a language of its own (mixed-language articles).
+MIN_PARAGRAPH_LETTERS = 60
 #: How much the source's hint multiplies the hinted language's score before renormalizing.
 HINT_WEIGHT = 2.0
 
@@ -63,8 +65,23 @@ class LanguageDetection:
             return LanguageGuess(UNDETERMINED, 0.0)
         return choose_language(self.scores(text), hint, self.min_confidence)
 
+    def detect_mixed(self, paragraphs: list[str], main: str) -> tuple[str, ...]:
+        """Languages other than ``main`` that whole paragraphs are written in."""
+        others = {
+            guess.code
+            for paragraph in paragraphs
+            if letter_count(paragraph) >= MIN_PARAGRAPH_LETTERS
+            and (guess := choose_language(self.scores(paragraph), None, self.min_confidence))
+            and guess.code not in (main, UNDETERMINED)
+        }
+        return tuple(sorted(others))
+
     def run(self, batch: list[EnrichedArticle]) -> list[EnrichedArticle]:
-        return [
-            replace(item, language=self.detect(item.text, item.article.language_hint))
-            for item in batch
-        ]
+        results = []
+        for item in batch:
+            guess = self.detect(item.text, item.article.language_hint)
+            paragraphs = [p for p in item.article.body.split("\n") if p.strip()]
+            if guess.code != UNDETERMINED and len(paragraphs) > 1:
+                guess = replace(guess, mixed=self.detect_mixed(paragraphs, guess.code))
+            results.append(replace(item, language=guess))
+        return results

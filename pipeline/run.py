@@ -1,4 +1,6 @@
-"""The pipeline topology, in one place: Kafka -> decode -> language -> entities -> Elasticsearch.
+"""The pipeline topology, in one place.
+
+Kafka -> decode -> language -> translation -> entities -> Elasticsearch.
 
 Every stage has a main output and a dead-letter output. Both the acknowledged documents and the
 written dead letters flow into ``CommitOffsets``, which runs last in the same fused bundle: an
@@ -14,6 +16,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
 
+from newsflow.errors import NewsflowError
 from newsflow.kafka_topics import ensure_topics
 from newsflow.settings import Settings
 from pipeline.dead_letter import WriteDeadLetters
@@ -23,6 +26,7 @@ from pipeline.entities import EntityExtraction
 from pipeline.kafka_source import CommitOffsets, ReadFromKafkaPartitions
 from pipeline.language import LanguageDetection
 from pipeline.stage import DEAD_LETTER, RunStage
+from pipeline.translation import TranslationStage, build_translator
 
 DEFAULT_RUNNER = "DirectRunner"
 _LOG = logging.getLogger("newsflow.pipeline")
@@ -42,14 +46,13 @@ def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | N
     languages = batches | "DetectLanguage" >> beam.ParDo(
         RunStage(LanguageDetection(nlp.languages, nlp.min_language_confidence))
     ).with_outputs(DEAD_LETTER, main="batches")
-    entities = languages.batches | "ExtractEntities" >> beam.ParDo(
+    translations = languages.batches | "Translate" >> beam.ParDo(
+        RunStage(TranslationStage(settings.translation))
+    ).with_outputs(DEAD_LETTER, main="batches")
+    entities = translations.batches | "ExtractEntities" >> beam.ParDo(
         RunStage(
             EntityExtraction(
-                nlp.spacy_model,
-                nlp.spacy_components,
-                nlp.ner_languages,
-                nlp.batch_size,
-                nlp.max_ner_chars,
+                nlp.spacy_model, nlp.spacy_components, nlp.batch_size, nlp.max_ner_chars
             )
         )
     ).with_outputs(DEAD_LETTER, main="batches")
@@ -57,7 +60,13 @@ def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | N
         IndexDocuments(settings.elasticsearch)
     ).with_outputs(DEAD_LETTER, main="acknowledged")
     dead_lettered = (
-        (decoded[DEAD_LETTER], languages[DEAD_LETTER], entities[DEAD_LETTER], indexed[DEAD_LETTER])
+        (
+            decoded[DEAD_LETTER],
+            languages[DEAD_LETTER],
+            translations[DEAD_LETTER],
+            entities[DEAD_LETTER],
+            indexed[DEAD_LETTER],
+        )
         | "AllDeadLetters" >> beam.Flatten()
         | "WriteDeadLetters" >> beam.ParDo(WriteDeadLetters(settings.kafka))
     )
@@ -83,11 +92,25 @@ def _runner(options: PipelineOptions) -> PipelineRunner | str:
     return name
 
 
+class PipelineNotReady(NewsflowError):
+    pass
+
+
+def preflight(settings: Settings) -> None:
+    """Fail at start-up, with what to install, rather than in a worker mid-stream."""
+    try:
+        build_translator(settings.translation).load()
+        EntityExtraction(settings.nlp.spacy_model, settings.nlp.spacy_components, 1, 1_000).load()
+    except RuntimeError as exc:
+        raise PipelineNotReady(str(exc)) from None
+
+
 def run(
     settings: Settings, beam_args: Sequence[str] = (), stop_when_idle: float | None = None
 ) -> None:
     """Run the pipeline until stopped (or, with ``stop_when_idle``, until the topic is drained)."""
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    preflight(settings)
     ensure_topics(settings.kafka)
     options = PipelineOptions([*beam_args, "--streaming"], save_main_session=False)
     _LOG.info(

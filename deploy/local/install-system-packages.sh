@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# System packages the local stack needs: a JDK (17+) to run Kafka and Elasticsearch, and Maven
-# to resolve their jars from Maven Central. Skips what is already installed.
+# System packages newsflow needs on Debian/Ubuntu: a JDK (17+) and Maven for the local Kafka and
+# Elasticsearch, setpriv to run Elasticsearch unprivileged, and Apertium with its language pairs
+# for offline translation. Installs only what is missing.
 set -euo pipefail
 missing=()
 java_major=$(java -version 2>&1 | sed -nE 's/.*version "(1\.)?([0-9]+).*/\2/p' | head -1 || true)
 if [ -z "${java_major}" ] || [ "${java_major}" -lt 17 ]; then missing+=(openjdk-17-jdk-headless); fi
 command -v mvn >/dev/null || missing+=(maven)
 command -v setpriv >/dev/null || missing+=(util-linux)
+for package in apertium apertium-eng-spa apertium-es-pt apertium-fr-es; do
+  dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "system packages: java ${java_major}, maven and setpriv already installed"
+  echo "system packages: all present (java ${java_major}, maven, setpriv, apertium pairs)"
   exit 0
 fi
 echo "system packages: installing ${missing[*]}"

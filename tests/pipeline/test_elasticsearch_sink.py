@@ -18,7 +18,7 @@ from pipeline.elasticsearch_sink import (
     to_action,
     to_document,
 )
-from pipeline.enriched import EnrichedArticle, LanguageGuess
+from pipeline.enriched import EnrichedArticle, Entity, LanguageGuess, Translation
 from pipeline.kafka_source import Origin
 
 FETCHED = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -45,7 +45,11 @@ def full_item() -> EnrichedArticle:
         article,
         Origin("articles.raw", 3, 1234),
         language=LanguageGuess("en", 0.9987),
-        entities={"GPE": ["Vilnius"], "ORG": ["NATO"]},
+        translation=Translation(status="not_needed", engine="none", path=("en",)),
+        entities=(
+            Entity("GPE", "Vilnius", ("Vilnius",), 2, 18),
+            Entity("ORG", "NATO", ("NATO",), 1, 0),
+        ),
     )
 
 
@@ -62,9 +66,34 @@ def test_to_document_fields() -> None:
         "fetched_at": "2026-11-26T10:00:00Z",
         "metadata": {"section": "world"},
         "language_hint": "en",
+        "title_en": "NATO summit",
+        "body_en": "Leaders met in Vilnius.",
         "language": "en",
         "language_confidence": 0.9987,
+        "translation": {
+            "status": "not_needed",
+            "engine": "none",
+            "path": ["en"],
+            "seconds": 0.0,
+            "cached": False,
+        },
         "entities": {"GPE": ["Vilnius"], "ORG": ["NATO"]},
+        "entity_details": [
+            {
+                "label": "GPE",
+                "name": "Vilnius",
+                "surface_forms": ["Vilnius"],
+                "mentions": 2,
+                "first_offset": 18,
+            },
+            {
+                "label": "ORG",
+                "name": "NATO",
+                "surface_forms": ["NATO"],
+                "mentions": 1,
+                "first_offset": 0,
+            },
+        ],
         "indexed_at": "2026-11-26T10:05:30+00:00",
         "kafka": {"topic": "articles.raw", "partition": 3, "offset": 1234},
     }

@@ -134,3 +134,33 @@ def test_a_restart_resumes_after_the_committed_offsets(isolated: Settings) -> No
     assert by_title[first["title"]]["indexed_at"] == first["indexed_at"]
     languages = sorted(d["language"] for d in by_title.values())
     assert languages == ["es", "pt"]
+
+
+def test_english_spanish_and_portuguese_come_out_in_english_with_entities(
+    isolated: Settings,
+) -> None:
+    report = ingest_files([SAMPLES / "articles.jsonl"], isolated.kafka)
+    assert report.published == 6
+
+    run(isolated, stop_when_idle=IDLE_SECONDS)
+
+    docs = documents(isolated)
+    assert sorted(d["language"] for d in docs) == ["en", "en", "es", "es", "pt", "pt"]
+    for doc in docs:
+        translation = doc["translation"]
+        if doc["language"] == "en":
+            assert translation["status"] == "not_needed"
+            assert doc["title_en"] == doc["title"]
+        else:
+            assert translation["status"] == "translated", translation
+            assert translation["engine"] == "apertium"
+            assert translation["path"][0] == doc["language"] and translation["path"][-1] == "en"
+            assert "apertium-eng-spa" in translation["engine_version"]
+            assert doc["title_en"] and doc["title_en"] != doc["title"]
+            assert doc["body_en"] and doc["body_en"] != doc["body"]
+        english = f"{doc['title_en']} {doc['body_en']}"
+        found = [name for names in doc["entities"].values() for name in names]
+        assert found, f"no entities in {doc['title_en']!r}"
+        assert all(name in english for name in found)
+    portuguese_path = {tuple(d["translation"]["path"]) for d in docs if d["language"] == "pt"}
+    assert portuguese_path == {("pt", "es", "en")}

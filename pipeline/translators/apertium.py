@@ -1,0 +1,306 @@
+"""Apertium backend: offline rule-based translation from Debian's packages.
+
+Each language pair runs as one long-lived pipeline of Apertium programs in null-flush mode
+(``-z``): a text goes in terminated by NUL and its translation comes out terminated by NUL, so a
+worker pays the process start-up once, not per sentence. Pairs without a direct mode pivot through
+Spanish (pt -> es -> en, fr -> es -> en).
+
+Rule-based engines mangle proper nouns ("Lula da Silva" -> "Lula gives Silva", "Belém" ->
+"Belén"), which then breaks NER; with ``protect_names`` each detected name is swapped for an
+inert placeholder word the engine passes through untouched, and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from newsflow.settings import TranslationSettings
+from pipeline.translation import TranslationError, pair_path
+
+#: Apertium's three-letter codes -> ISO 639-1, for the pairs Debian ships.
+_ISO = {
+    "eng": "en",
+    "spa": "es",
+    "por": "pt",
+    "fra": "fr",
+    "cat": "ca",
+    "glg": "gl",
+    "ita": "it",
+    "deu": "de",
+    "nld": "nl",
+    "ron": "ro",
+    "oci": "oc",
+    "eus": "eu",
+}
+#: Characters with a meaning in Apertium's stream format; escaped in input, unescaped in output.
+_STREAM_SPECIALS = re.compile(r"([\\\[\]^$/<>@{}*#~|+])")
+_ESCAPED = re.compile(r"\\(.)")
+#: Marks the engine puts on unknown (*), unbilingual (@) and ungeneratable (#) words.
+_UNKNOWN_MARK = re.compile(r"(?<![\w\\])[*@#](?=\w)")
+#: Words that join the parts of a name: "Lula da Silva", "Ursula von der Leyen".
+_NAME_PARTICLES = frozenset(
+    {"da", "das", "de", "del", "di", "do", "dos", "du", "van", "von", "der", "den", "la", "le"}
+)
+_WORD = re.compile(r"[^\W\d_](?:[\w'\u2019-]*\w)?")
+_LEXICAL_UNIT = re.compile(r"\^((?:[^/$\\]|\\.)*)/((?:[^$\\]|\\.)*)\$")
+_DATA_PACKAGE = re.compile(r"/apertium/(apertium-[a-z_-]+)/")
+
+
+def mode_languages(mode_name: str) -> tuple[str, str] | None:
+    """``spa-eng`` -> ("es", "en"); variant and dialect modes (``es-pt_BR``, ``eco-*``) -> None."""
+    parts = mode_name.split("-")
+    if len(parts) != 2 or "_" in mode_name:
+        return None
+    source, target = (_ISO.get(p, p) for p in parts)
+    if len(source) != 2 or len(target) != 2:
+        return None
+    return source, target
+
+
+def escape_stream(text: str) -> str:
+    return _STREAM_SPECIALS.sub(r"\\\1", text)
+
+
+def unescape_stream(text: str) -> str:
+    """Drop the engine's unknown-word marks, then the stream escapes."""
+    return _ESCAPED.sub(r"\1", _UNKNOWN_MARK.sub("", text))
+
+
+def placeholder(index: int) -> str:
+    """An inert capitalized word no dictionary knows: Zxqa, Zxqb, ..., Zxqba, ..."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return f"Zxq{letters}"
+
+
+def find_names(text: str, is_person_word: Callable[[str], bool]) -> list[tuple[int, int]]:
+    """Spans of person names: runs of capitalized words, joined by particles ("da", "von der").
+
+    Only runs whose capitalized words are all person-like (the source-language analyzer tags
+    them as first or family names, or does not know them) are taken. Places and institutions
+    are left to the engine, which knows their English names ("España" -> "Spain", "Unión
+    Europea" -> "European Union"). Leading words that are not names ("Según", "El") are dropped.
+    """
+    words = list(_WORD.finditer(text))
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(words):
+        if not _is_capitalized(words[i].group()):
+            i += 1
+            continue
+        j = i
+        while True:  # extend the run over "da Silva", "von der Leyen"
+            k = j + 1
+            while k < len(words) and words[k].group().lower() in _NAME_PARTICLES:
+                k += 1
+            if (
+                k < len(words)
+                and _is_capitalized(words[k].group())
+                and _adjacent(text, words[j : k + 1])
+            ):
+                j = k
+            else:
+                break
+        run = words[i : j + 1]
+        while run and not is_person_word(run[0].group()):
+            run = run[1:]
+        capitalized = [w.group() for w in run if _is_capitalized(w.group())]
+        if capitalized and all(is_person_word(w) for w in capitalized):
+            spans.append((run[0].start(), run[-1].end()))
+        i = j + 1
+    return spans
+
+
+def _is_capitalized(word: str) -> bool:
+    return word[0].isupper() and not word.isupper()
+
+
+def _adjacent(text: str, words: list[re.Match[str]]) -> bool:
+    """Only spaces between the words (no comma or line break splitting two names)."""
+    return all(
+        text[a.end() : b.start()].strip() == "" and "\n" not in text[a.end() : b.start()]
+        for a, b in itertools.pairwise(words)
+    )
+
+
+@dataclass(frozen=True)
+class ProtectedText:
+    text: str  # with placeholders
+    names: tuple[str, ...]  # placeholder i stands for names[i]
+    lowercase_after: tuple[bool, ...]  # was the source word after name i lowercase?
+
+
+def protect(text: str, is_person_word: Callable[[str], bool]) -> ProtectedText:
+    names: list[str] = []
+    lowercase_after: list[bool] = []
+    pieces: list[str] = []
+    cursor = 0
+    for start, end in find_names(text, is_person_word):
+        pieces.append(escape_stream(text[cursor:start]))
+        pieces.append(placeholder(len(names)))
+        names.append(text[start:end])
+        following = _WORD.search(text, end)
+        lowercase_after.append(following is not None and following.group()[0].islower())
+        cursor = end
+    pieces.append(escape_stream(text[cursor:]))
+    return ProtectedText("".join(pieces), tuple(names), tuple(lowercase_after))
+
+
+def restore(translated: str, protected: ProtectedText) -> str:
+    """Put the names back; undo the capital the engine may give the word after a name."""
+    for index in reversed(range(len(protected.names))):  # Zxqba before Zxqb
+        token = placeholder(index)
+        name = protected.names[index]
+        if protected.lowercase_after[index]:
+            translated = re.sub(
+                rf"\b{token}(\s+)([A-Z])(?=[a-z])",
+                lambda m: f"{token}{m.group(1)}{m.group(2).lower()}",  # noqa: B023 - used now
+                translated,
+            )
+        translated = translated.replace(token, name)
+    return translated
+
+
+def person_words(analysis: str) -> dict[str, bool]:
+    """Surface word -> person-like? from ``lt-proc`` analyses (``^Silva/Silva<np><cog>$``).
+
+    Person-like: unknown to the dictionary (``*Ayuso``) or analysed as a first name (``<ant>``)
+    or family name (``<cog>``). Multiword units share the class of the unit.
+    """
+    result: dict[str, bool] = {}
+    for surface, readings in _LEXICAL_UNIT.findall(analysis):
+        person = readings.startswith("*") or "<ant>" in readings or "<cog>" in readings
+        for word in surface.split():
+            result[word] = result.get(word, True) and person
+    return result
+
+
+class _ModePipeline:
+    """One running Apertium pipeline (a mode, or its first stages), NUL-terminated texts."""
+
+    def __init__(self, mode_file: Path, stages: int | None = None) -> None:
+        programs = [p.strip() for p in mode_file.read_text().strip().split("|")][:stages]
+        # $1: generation without unknown-word marks; $2: tagger options. Every program -z.
+        command = " | ".join(
+            re.sub(r"^(\S+)", r"\1 -z", p.replace("$1", "-n").replace("$2", "")) for p in programs
+        )
+        self._process = subprocess.Popen(
+            ["bash", "-c", command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self._lock = threading.Lock()
+
+    def translate(self, stream_text: str) -> str:
+        assert self._process.stdin is not None
+        assert isinstance(self._process.stdout, io.BufferedReader)
+        payload = stream_text.replace("\x00", " ").encode("utf-8") + b"\n\x00"
+        with self._lock:
+            try:
+                self._process.stdin.write(payload)
+                self._process.stdin.flush()
+                output = bytearray()
+                while not output.endswith(b"\x00"):
+                    chunk = self._process.stdout.read1(65536)
+                    if not chunk:
+                        raise TranslationError("the Apertium process exited")
+                    output += chunk
+            except (BrokenPipeError, OSError) as exc:
+                raise TranslationError(f"the Apertium process failed: {exc}") from exc
+        return output.rstrip(b"\x00").decode("utf-8", errors="replace").strip()
+
+    def close(self) -> None:
+        if self._process.stdin:
+            self._process.stdin.close()
+        self._process.terminate()
+
+
+class ApertiumTranslator:
+    name = "apertium"
+
+    def __init__(self, settings: TranslationSettings) -> None:
+        self._modes_dir = settings.apertium_modes_dir
+        self._pivot = settings.pivot_language
+        self._protect_names = settings.protect_names
+        self._modes: dict[tuple[str, str], Path] = {}
+        self._pipelines: dict[tuple[str, ...], _ModePipeline] = {}
+        self._version = ""
+
+    def load(self) -> None:
+        if shutil.which("lt-proc") is None or not self._modes_dir.is_dir():
+            raise RuntimeError(
+                "Apertium is not installed: `apt-get install apertium apertium-eng-spa "
+                "apertium-es-pt apertium-fr-es`, or choose another NEWSFLOW_TRANSLATION__BACKEND"
+            )
+        for mode_file in sorted(self._modes_dir.glob("*.mode")):
+            languages = mode_languages(mode_file.stem)
+            if languages is not None:
+                self._modes.setdefault(languages, mode_file)
+        if not self._modes:
+            raise RuntimeError(f"no Apertium language pairs in {self._modes_dir}")
+        packages = {
+            match[1]
+            for mode_file in self._modes.values()
+            for match in _DATA_PACKAGE.finditer(mode_file.read_text())
+        }
+        self._version = _package_versions(sorted(packages))
+
+    def path(self, source: str, target: str) -> tuple[str, ...] | None:
+        return pair_path(self._modes, source, target, self._pivot)
+
+    def version(self) -> str:
+        return self._version
+
+    def translate(self, texts: list[str], path: tuple[str, ...]) -> list[str]:
+        results = []
+        analyzer = self._pipeline(path[:2], stages=1) if self._protect_names else None
+        for text in texts:
+            if analyzer is None:
+                protected = ProtectedText(escape_stream(text), (), ())
+            else:
+                classes = person_words(analyzer.translate(escape_stream(text)))
+                protected = protect(text, partial(_is_person, classes))
+            stream = protected.text
+            for leg in itertools.pairwise(path):
+                stream = self._pipeline(leg).translate(stream)
+            results.append(restore(unescape_stream(stream), protected))
+        return results
+
+    def _pipeline(self, leg: tuple[str, ...], stages: int | None = None) -> _ModePipeline:
+        """The running pipeline for a leg (``stages=1``: just its morphological analyser)."""
+        key = (*leg, str(stages))
+        if key not in self._pipelines:
+            self._pipelines[key] = _ModePipeline(self._modes[(leg[0], leg[1])], stages)
+        return self._pipelines[key]
+
+    def close(self) -> None:
+        for pipeline in self._pipelines.values():
+            pipeline.close()
+
+
+def _is_person(classes: dict[str, bool], word: str) -> bool:
+    return classes.get(word, True)
+
+
+def _package_versions(packages: list[str]) -> str:
+    """'apertium 3.8.3; apertium-eng-spa 0.8.1-2; ...' from dpkg, for provenance."""
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "apertium", *packages],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return "; ".join(line for line in result.stdout.splitlines() if line.strip())

@@ -1,0 +1,152 @@
+"""The Apertium backend against the real engine (Debian packages installed by .ci/run)."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsflow.settings import TranslationSettings
+from pipeline.translators.apertium import (
+    ApertiumTranslator,
+    escape_stream,
+    find_names,
+    mode_languages,
+    person_words,
+    placeholder,
+    protect,
+    restore,
+    unescape_stream,
+)
+
+PERSONS = {
+    "Lula": True,
+    "da": False,
+    "Silva": True,
+    "Macron": True,
+    "Según": False,
+    "El": False,
+    "Gobierno": False,
+    "España": False,
+    "Isabel": True,
+    "Díaz": True,
+    "Ayuso": True,
+    "Unión": False,
+    "Europea": False,
+    "Dijo": False,
+}
+
+
+def is_person(word: str) -> bool:
+    return PERSONS.get(word, True)
+
+
+@pytest.fixture(scope="module")
+def apertium() -> ApertiumTranslator:
+    translator = ApertiumTranslator(TranslationSettings())
+    translator.load()
+    return translator
+
+
+@pytest.fixture(scope="module")
+def unprotected() -> ApertiumTranslator:
+    translator = ApertiumTranslator(TranslationSettings(protect_names=False))
+    translator.load()
+    return translator
+
+
+@pytest.mark.parametrize(
+    ("mode", "languages"),
+    [
+        ("spa-eng", ("es", "en")),
+        ("pt-es", ("pt", "es")),
+        ("fr-es", ("fr", "es")),
+        ("es-pt_BR", None),
+        ("spa-eng_US", None),
+        ("eco-es-fr", None),
+    ],
+)
+def test_mode_names_map_to_iso_pairs(mode: str, languages: tuple[str, str] | None) -> None:
+    assert mode_languages(mode) == languages
+
+
+def test_stream_escaping_round_trips_special_characters() -> None:
+    text = r"5$ [nota] <b> a/b ^x {y} @z *w #1 \ fin"
+    assert unescape_stream(escape_stream(text)) == text
+
+
+def test_unknown_word_marks_are_stripped_but_escaped_ones_kept() -> None:
+    assert unescape_stream(r"the *Zxqa said \*really\*") == "the Zxqa said *really*"
+
+
+def test_placeholders_are_distinct_letter_words() -> None:
+    tokens = [placeholder(i) for i in range(60)]
+    assert len(set(tokens)) == 60 and all(t.isalpha() and t[0].isupper() for t in tokens)
+
+
+def test_person_words_from_analyser_output() -> None:
+    analysis = (
+        "^Según/Según<pr>$ ^Lula/Lula<np><ant><f><sg>$ ^da/dar<vblex>$ "
+        "^Silva/Silva<np><cog><mf><sg>$ ^Belém/*Belém$ ^España/España<np><loc>$"
+    )
+    assert person_words(analysis) == {
+        "Según": False,
+        "Lula": True,
+        "da": False,
+        "Silva": True,
+        "Belém": True,
+        "España": False,
+    }
+
+
+def test_find_names_takes_person_runs_with_particles_and_leaves_institutions() -> None:
+    text = (
+        "Según Macron, Lula da Silva y Isabel Díaz Ayuso hablaron. "
+        "El Gobierno de España y la Unión Europea firmaron."
+    )
+    names = [text[a:b] for a, b in find_names(text, is_person)]
+    assert names == ["Macron", "Lula da Silva", "Isabel Díaz Ayuso"]
+
+
+def test_restore_puts_names_back_and_undoes_a_spurious_capital() -> None:
+    protected = protect("Dijo que Macron dijo sí.", is_person)
+    assert protected.names == ("Macron",) and "Macron" not in protected.text
+    assert restore(f"It said that {placeholder(0)} Said yes.", protected) == (
+        "It said that Macron said yes."
+    )
+
+
+def test_spanish_to_english(apertium: ApertiumTranslator) -> None:
+    assert apertium.path("es", "en") == ("es", "en")
+    [out] = apertium.translate(["El gobierno anunció nuevas medidas."], ("es", "en"))
+    assert out.lower().startswith("the government announced")
+
+
+def test_portuguese_and_french_pivot_through_spanish(apertium: ApertiumTranslator) -> None:
+    assert apertium.path("pt", "en") == ("pt", "es", "en")
+    assert apertium.path("fr", "en") == ("fr", "es", "en")
+    assert apertium.path("de", "en") is None
+    [pt, fr] = [
+        apertium.translate([text], apertium.path(lang, "en") or ())[0]
+        for lang, text in (("pt", "O presidente chegou ontem."), ("fr", "Le président est arrivé."))
+    ]
+    assert "president" in pt.lower() and "president" in fr.lower()
+
+
+def test_names_survive_only_with_protection(
+    apertium: ApertiumTranslator, unprotected: ApertiumTranslator
+) -> None:
+    text = ["O presidente Lula da Silva disse que Macron chegou ontem."]
+    path = ("pt", "es", "en")
+    assert "Lula da Silva" in apertium.translate(text, path)[0]
+    assert "Lula da Silva" not in unprotected.translate(text, path)[0]
+
+
+def test_special_characters_survive_the_engine(apertium: ApertiumTranslator) -> None:
+    [out] = apertium.translate(["Precio: 5$ [nota] <b> y 3%."], ("es", "en"))
+    assert "[note]" in out and "<b>" in out and "$" in out and "3%" in out
+
+
+def test_one_engine_process_per_leg_however_many_texts(apertium: ApertiumTranslator) -> None:
+    apertium.translate(["Hola."] * 20, ("es", "en"))
+    pids = {key: p._process.pid for key, p in apertium._pipelines.items()}
+    apertium.translate(["Adiós."] * 20, ("es", "en"))
+    assert {key: p._process.pid for key, p in apertium._pipelines.items()} == pids
