@@ -25,6 +25,10 @@ class ElasticsearchUnavailable(NewsflowError):
     pass
 
 
+class IndexOutdated(NewsflowError):
+    """The alias points to an index with an older mapping than this code writes."""
+
+
 @cache
 def index_definition() -> dict[str, Any]:
     definition: dict[str, Any] = json.loads(INDEX_DEFINITION.read_text())
@@ -48,10 +52,18 @@ def client(settings: ElasticsearchSettings) -> Elasticsearch:
 def ensure_index(es: Elasticsearch, settings: ElasticsearchSettings) -> str:
     """Create the versioned index behind the alias if the alias does not exist yet."""
     alias = settings.index_alias
+    name = concrete_index_name(alias)
     try:
         if es.indices.exists_alias(name=alias):
+            behind = sorted(es.indices.get_alias(name=alias))
+            if name not in behind:
+                raise IndexOutdated(
+                    f"alias {alias!r} points to {', '.join(behind)}, but this version of newsflow "
+                    f"writes {name} (mapping version {index_definition()['version']}); reindex "
+                    f"into {name} and move the alias, or for a disposable local index delete "
+                    f"the old one (curl -XDELETE {settings.url}/{behind[0]})"
+                )
             return alias
-        name = concrete_index_name(alias)
         definition = index_definition()
         es.indices.create(
             index=name,

@@ -47,6 +47,8 @@ class Translation:
     seconds: float = 0.0
     cached: bool = False
     error: str = ""
+    #: Hash of language, original text, engine and version: equal keys, equal translation.
+    content_key: str = ""
 
 
 @dataclass(frozen=True)

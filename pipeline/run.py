@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
 
 from newsflow.errors import NewsflowError
+from newsflow.index import ElasticsearchUnavailable, client, ensure_index
 from newsflow.kafka_topics import ensure_topics
 from newsflow.settings import Settings
 from pipeline.dead_letter import WriteDeadLetters
@@ -27,6 +29,7 @@ from pipeline.kafka_source import CommitOffsets, ReadFromKafkaPartitions
 from pipeline.language import LanguageDetection
 from pipeline.stage import DEAD_LETTER, RunStage
 from pipeline.translation import TranslationStage, build_translator
+from pipeline.translation_memory import IndexedTranslations
 
 DEFAULT_RUNNER = "DirectRunner"
 _LOG = logging.getLogger("newsflow.pipeline")
@@ -47,7 +50,12 @@ def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | N
         RunStage(LanguageDetection(nlp.languages, nlp.min_language_confidence))
     ).with_outputs(DEAD_LETTER, main="batches")
     translations = languages.batches | "Translate" >> beam.ParDo(
-        RunStage(TranslationStage(settings.translation))
+        RunStage(
+            TranslationStage(
+                settings.translation,
+                memory_factory=partial(IndexedTranslations, settings.elasticsearch),
+            )
+        )
     ).with_outputs(DEAD_LETTER, main="batches")
     entities = translations.batches | "ExtractEntities" >> beam.ParDo(
         RunStage(
@@ -103,6 +111,13 @@ def preflight(settings: Settings) -> None:
         EntityExtraction(settings.nlp.spacy_model, settings.nlp.spacy_components, 1, 1_000).load()
     except RuntimeError as exc:
         raise PipelineNotReady(str(exc)) from None
+    es = client(settings.elasticsearch)
+    try:
+        ensure_index(es, settings.elasticsearch)  # an outdated index is reported here, clearly
+    except ElasticsearchUnavailable as exc:
+        _LOG.warning("%s; the sink will keep trying within the retry budget", exc)
+    finally:
+        es.close()
 
 
 def run(

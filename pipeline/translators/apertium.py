@@ -51,6 +51,7 @@ _NAME_PARTICLES = frozenset(
     {"da", "das", "de", "del", "di", "do", "dos", "du", "van", "von", "der", "den", "la", "le"}
 )
 _WORD = re.compile(r"[^\W\d_](?:[\w'\u2019-]*\w)?")
+FIRST_NAME, PERSON_WORD, OTHER = "first_name", "person_word", "other"
 _LEXICAL_UNIT = re.compile(r"\^((?:[^/$\\]|\\.)*)/((?:[^$\\]|\\.)*)\$")
 _DATA_PACKAGE = re.compile(r"/apertium/(apertium-[a-z_-]+)/")
 
@@ -85,13 +86,16 @@ def placeholder(index: int) -> str:
     return f"Zxq{letters}"
 
 
-def find_names(text: str, is_person_word: Callable[[str], bool]) -> list[tuple[int, int]]:
+def find_names(text: str, word_class: Callable[[str], str]) -> list[tuple[int, int]]:
     """Spans of person names: runs of capitalized words, joined by particles ("da", "von der").
 
-    Only runs whose capitalized words are all person-like (the source-language analyzer tags
-    them as first or family names, or does not know them) are taken. Places and institutions
-    are left to the engine, which knows their English names ("España" -> "Spain", "Unión
-    Europea" -> "European Union"). Leading words that are not names ("Según", "El") are dropped.
+    ``word_class`` says what the source-language analyser makes of a word: FIRST_NAME,
+    PERSON_WORD (a family name, or a word it does not know) or OTHER. Leading OTHER words are
+    dropped ("Según", "El"); a run is a name when it starts with a first name (then every
+    capitalized word after it is taken: surnames are often common words, "Carlos Moedas",
+    "Miguel Pinto Luz") or when all its capitalized words are person-like. Places and
+    institutions are left to the engine, which knows their English names ("España" -> "Spain",
+    "Unión Europea" -> "European Union").
     """
     words = list(_WORD.finditer(text))
     spans: list[tuple[int, int]] = []
@@ -114,10 +118,13 @@ def find_names(text: str, is_person_word: Callable[[str], bool]) -> list[tuple[i
             else:
                 break
         run = words[i : j + 1]
-        while run and not is_person_word(run[0].group()):
+        while run and word_class(run[0].group()) == OTHER:
             run = run[1:]
         capitalized = [w.group() for w in run if _is_capitalized(w.group())]
-        if capitalized and all(is_person_word(w) for w in capitalized):
+        if capitalized and (
+            word_class(capitalized[0]) == FIRST_NAME
+            or all(word_class(w) != OTHER for w in capitalized)
+        ):
             spans.append((run[0].start(), run[-1].end()))
         i = j + 1
     return spans
@@ -142,12 +149,12 @@ class ProtectedText:
     lowercase_after: tuple[bool, ...]  # was the source word after name i lowercase?
 
 
-def protect(text: str, is_person_word: Callable[[str], bool]) -> ProtectedText:
+def protect(text: str, word_class: Callable[[str], str]) -> ProtectedText:
     names: list[str] = []
     lowercase_after: list[bool] = []
     pieces: list[str] = []
     cursor = 0
-    for start, end in find_names(text, is_person_word):
+    for start, end in find_names(text, word_class):
         pieces.append(escape_stream(text[cursor:start]))
         pieces.append(placeholder(len(names)))
         names.append(text[start:end])
@@ -173,17 +180,23 @@ def restore(translated: str, protected: ProtectedText) -> str:
     return translated
 
 
-def person_words(analysis: str) -> dict[str, bool]:
-    """Surface word -> person-like? from ``lt-proc`` analyses (``^Silva/Silva<np><cog>$``).
+def word_classes(analysis: str) -> dict[str, str]:
+    """Surface word -> class, from ``lt-proc`` analyses (``^Silva/Silva<np><cog>$``).
 
-    Person-like: unknown to the dictionary (``*Ayuso``) or analysed as a first name (``<ant>``)
-    or family name (``<cog>``). Multiword units share the class of the unit.
+    FIRST_NAME: analysed as a first name (``<ant>``); PERSON_WORD: a family name (``<cog>``) or
+    unknown to the dictionary (``*Ayuso``); OTHER: anything else. Multiword units share the
+    class of the unit.
     """
-    result: dict[str, bool] = {}
+    result: dict[str, str] = {}
     for surface, readings in _LEXICAL_UNIT.findall(analysis):
-        person = readings.startswith("*") or "<ant>" in readings or "<cog>" in readings
+        if "<ant>" in readings:
+            kind = FIRST_NAME
+        elif readings.startswith("*") or "<cog>" in readings:
+            kind = PERSON_WORD
+        else:
+            kind = OTHER
         for word in surface.split():
-            result[word] = result.get(word, True) and person
+            result.setdefault(word, kind)
     return result
 
 
@@ -271,8 +284,8 @@ class ApertiumTranslator:
             if analyzer is None:
                 protected = ProtectedText(escape_stream(text), (), ())
             else:
-                classes = person_words(analyzer.translate(escape_stream(text)))
-                protected = protect(text, partial(_is_person, classes))
+                classes = word_classes(analyzer.translate(escape_stream(text)))
+                protected = protect(text, partial(_class_of, classes))
             stream = protected.text
             for leg in itertools.pairwise(path):
                 stream = self._pipeline(leg).translate(stream)
@@ -291,8 +304,8 @@ class ApertiumTranslator:
             pipeline.close()
 
 
-def _is_person(classes: dict[str, bool], word: str) -> bool:
-    return classes.get(word, True)
+def _class_of(classes: dict[str, str], word: str) -> str:
+    return classes.get(word, PERSON_WORD)
 
 
 def _package_versions(packages: list[str]) -> str:

@@ -164,3 +164,20 @@ def test_english_spanish_and_portuguese_come_out_in_english_with_entities(
         assert all(name in english for name in found)
     portuguese_path = {tuple(d["translation"]["path"]) for d in docs if d["language"] == "pt"}
     assert portuguese_path == {("pt", "es", "en")}
+
+
+def test_a_replay_after_a_restart_reuses_indexed_translations(isolated: Settings) -> None:
+    spanish = SAMPLES / "madrid-metro.txt"
+    ingest_files([spanish], isolated.kafka)
+    run(isolated, stop_when_idle=IDLE_SECONDS)
+    [first] = documents(isolated)
+    assert first["translation"]["status"] == "translated"
+    assert not first["translation"]["cached"]
+
+    ingest_files([spanish], isolated.kafka)  # the same article again, read by a new pipeline
+    run(isolated, stop_when_idle=IDLE_SECONDS)
+
+    [again] = documents(isolated)
+    assert again["translation"]["cached"] is True
+    assert again["body_en"] == first["body_en"]
+    assert again["translation"]["content_key"] == first["translation"]["content_key"]

@@ -151,3 +151,34 @@ def test_the_none_backend_leaves_every_foreign_article_unsupported() -> None:
     translation.load()
     assert translation.translate(item("es")).status == "unsupported"
     assert NoTranslator().path("es", "en") is None
+
+
+def test_a_remembered_translation_with_the_same_content_key_is_reused() -> None:
+    first_engine = ShoutingTranslator()
+    original = stage(first_engine).translate(item("es"))
+    engine = ShoutingTranslator()
+    memory = {item("es").article.id: original}
+    translation = TranslationStage(
+        TranslationSettings(),
+        translator_factory=lambda _settings: engine,
+        memory_factory=lambda: lambda ids: {i: memory[i] for i in ids if i in memory},
+    )
+    translation.load()
+    [out] = translation.run([item("es")])
+    assert engine.calls == []
+    assert out.translation is not None and out.translation.cached
+    assert out.translation.title == original.title
+
+
+def test_a_remembered_translation_of_other_text_is_not_reused() -> None:
+    stale = stage(ShoutingTranslator()).translate(item("es", body="Texto anterior."))
+    engine = ShoutingTranslator()
+    translation = TranslationStage(
+        TranslationSettings(),
+        translator_factory=lambda _settings: engine,
+        memory_factory=lambda: lambda ids: dict.fromkeys(ids, stale),
+    )
+    translation.load()
+    [out] = translation.run([item("es", body="Texto nuevo.")])
+    assert len(engine.calls) == 1 and out.translation is not None
+    assert out.translation.body == "TEXTO NUEVO." and not out.translation.cached

@@ -6,37 +6,42 @@ import pytest
 
 from newsflow.settings import TranslationSettings
 from pipeline.translators.apertium import (
+    FIRST_NAME,
+    OTHER,
+    PERSON_WORD,
     ApertiumTranslator,
     escape_stream,
     find_names,
     mode_languages,
-    person_words,
     placeholder,
     protect,
     restore,
     unescape_stream,
+    word_classes,
 )
 
-PERSONS = {
-    "Lula": True,
-    "da": False,
-    "Silva": True,
-    "Macron": True,
-    "Según": False,
-    "El": False,
-    "Gobierno": False,
-    "España": False,
-    "Isabel": True,
-    "Díaz": True,
-    "Ayuso": True,
-    "Unión": False,
-    "Europea": False,
-    "Dijo": False,
+CLASSES = {
+    "Lula": FIRST_NAME,
+    "da": OTHER,
+    "Silva": PERSON_WORD,
+    "Macron": PERSON_WORD,
+    "Según": OTHER,
+    "El": OTHER,
+    "Gobierno": OTHER,
+    "España": OTHER,
+    "Isabel": FIRST_NAME,
+    "Díaz": PERSON_WORD,
+    "Ayuso": PERSON_WORD,
+    "Unión": OTHER,
+    "Europea": OTHER,
+    "Dijo": OTHER,
+    "Carlos": FIRST_NAME,
+    "Moedas": OTHER,
 }
 
 
-def is_person(word: str) -> bool:
-    return PERSONS.get(word, True)
+def word_class(word: str) -> str:
+    return CLASSES.get(word, PERSON_WORD)
 
 
 @pytest.fixture(scope="module")
@@ -82,32 +87,32 @@ def test_placeholders_are_distinct_letter_words() -> None:
     assert len(set(tokens)) == 60 and all(t.isalpha() and t[0].isupper() for t in tokens)
 
 
-def test_person_words_from_analyser_output() -> None:
+def test_word_classes_from_analyser_output() -> None:
     analysis = (
         "^Según/Según<pr>$ ^Lula/Lula<np><ant><f><sg>$ ^da/dar<vblex>$ "
         "^Silva/Silva<np><cog><mf><sg>$ ^Belém/*Belém$ ^España/España<np><loc>$"
     )
-    assert person_words(analysis) == {
-        "Según": False,
-        "Lula": True,
-        "da": False,
-        "Silva": True,
-        "Belém": True,
-        "España": False,
+    assert word_classes(analysis) == {
+        "Según": OTHER,
+        "Lula": FIRST_NAME,
+        "da": OTHER,
+        "Silva": PERSON_WORD,
+        "Belém": PERSON_WORD,
+        "España": OTHER,
     }
 
 
 def test_find_names_takes_person_runs_with_particles_and_leaves_institutions() -> None:
     text = (
         "Según Macron, Lula da Silva y Isabel Díaz Ayuso hablaron. "
-        "El Gobierno de España y la Unión Europea firmaron."
+        "El Gobierno de España y la Unión Europea firmaron con Carlos Moedas."
     )
-    names = [text[a:b] for a, b in find_names(text, is_person)]
-    assert names == ["Macron", "Lula da Silva", "Isabel Díaz Ayuso"]
+    names = [text[a:b] for a, b in find_names(text, word_class)]
+    assert names == ["Macron", "Lula da Silva", "Isabel Díaz Ayuso", "Carlos Moedas"]
 
 
 def test_restore_puts_names_back_and_undoes_a_spurious_capital() -> None:
-    protected = protect("Dijo que Macron dijo sí.", is_person)
+    protected = protect("Dijo que Macron dijo sí.", word_class)
     assert protected.names == ("Macron",) and "Macron" not in protected.text
     assert restore(f"It said that {placeholder(0)} Said yes.", protected) == (
         "It said that Macron said yes."
