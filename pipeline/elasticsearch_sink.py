@@ -22,7 +22,7 @@ import apache_beam as beam
 from elasticsearch import Elasticsearch, TransportError
 from elasticsearch.helpers import streaming_bulk
 
-from newsflow.index import ElasticsearchUnavailable, client, ensure_index
+from newsflow.index import ElasticsearchUnavailable, client, ensure_index, write_alias
 from newsflow.settings import ElasticsearchSettings
 from pipeline.dead_letter import DeadLetter
 from pipeline.enriched import EnrichedArticle, Translation, facets
@@ -141,6 +141,7 @@ class IndexDocuments(beam.DoFn):
 
     def __init__(self, settings: ElasticsearchSettings) -> None:
         self._settings = settings
+        self._write_alias = write_alias(settings.index_alias)
         self._es: Elasticsearch | None = None
 
     def setup(self) -> None:
@@ -167,7 +168,7 @@ class IndexDocuments(beam.DoFn):
         try:
             for result in streaming_bulk(
                 self._es,
-                (to_action(item, self._settings.index_alias, indexed_at) for item in batch),
+                (to_action(item, self._write_alias, indexed_at) for item in batch),
                 chunk_size=self._settings.bulk_chunk_size,
                 max_retries=self._settings.bulk_max_retries,
                 initial_backoff=1,

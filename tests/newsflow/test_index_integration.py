@@ -1,36 +1,114 @@
-"""The index definition against the real Elasticsearch node."""
+"""The news index against the real Elasticsearch node: setup, status and zero-downtime migration."""
 
 from __future__ import annotations
 
-import pytest
+import threading
 
-from newsflow.index import IndexOutdated, client, concrete_index_name, ensure_index
+import pytest
+from elasticsearch import Elasticsearch
+from elasticsearch.helpers import bulk
+
+from newsflow.index import (
+    IndexOutdated,
+    client,
+    concrete_index_name,
+    ensure_index,
+    migrate,
+    status,
+    write_alias,
+)
 from newsflow.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 
-def test_ensure_index_creates_the_versioned_index_behind_the_alias_once(
-    isolated: Settings,
+def doc(number: int) -> dict[str, object]:
+    return {
+        "id": f"{number:032x}",
+        "source": "Test",
+        "title": f"Article {number}",
+        "fetched_at": "2026-11-26T10:00:00Z",
+    }
+
+
+@pytest.fixture
+def es(isolated: Settings):  # type: ignore[no-untyped-def]
+    connection = client(isolated.elasticsearch)
+    yield connection
+    alias = isolated.elasticsearch.index_alias
+    connection.indices.delete(index=f"{alias}-v0", ignore_unavailable=True)
+    connection.close()
+
+
+def test_setup_creates_the_current_index_behind_read_and_write_aliases_once(
+    isolated: Settings, es: Elasticsearch
 ) -> None:
-    es = client(isolated.elasticsearch)
     alias = isolated.elasticsearch.index_alias
     assert ensure_index(es, isolated.elasticsearch) == alias
     assert ensure_index(es, isolated.elasticsearch) == alias  # idempotent
-    assert list(es.indices.get_alias(name=alias)) == [concrete_index_name(alias)]
-    mapping = es.indices.get_mapping(index=alias)[concrete_index_name(alias)]["mappings"]
+    current = concrete_index_name(alias)
+    state = status(es, isolated.elasticsearch)
+    assert (state.read_indices, state.write_indices, state.up_to_date) == (
+        [current],
+        [current],
+        True,
+    )
+    mapping = es.indices.get_mapping(index=alias)[current]["mappings"]
     assert mapping["dynamic"] == "strict" and "title_en" in mapping["properties"]
-    es.close()
 
 
-def test_an_alias_on_an_older_index_is_refused_with_what_to_do(isolated: Settings) -> None:
-    es = client(isolated.elasticsearch)
-    alias = isolated.elasticsearch.index_alias
+def old_index(es: Elasticsearch, alias: str, documents: int) -> str:
+    """An index of an earlier mapping version holding both aliases, as an old release made."""
     old = f"{alias}-v0"
-    es.indices.create(index=old, aliases={alias: {"is_write_index": True}})
+    es.indices.create(
+        index=old,
+        mappings={"dynamic": "false"},
+        aliases={alias: {}, write_alias(alias): {"is_write_index": True}},
+    )
+    bulk(
+        es,
+        ({"_index": old, "_id": doc(n)["id"], "_source": doc(n)} for n in range(documents)),
+        refresh=True,
+    )
+    return old
+
+
+def test_an_outdated_index_is_refused_with_what_to_do(
+    isolated: Settings, es: Elasticsearch
+) -> None:
+    old = old_index(es, isolated.elasticsearch.index_alias, 1)
+    with pytest.raises(IndexOutdated, match=rf"points to {old}.*newsflow index migrate"):
+        ensure_index(es, isolated.elasticsearch)
+
+
+def test_migration_under_a_running_writer_loses_nothing(
+    isolated: Settings, es: Elasticsearch
+) -> None:
+    alias = isolated.elasticsearch.index_alias
+    old = old_index(es, alias, 3000)
+    stop = threading.Event()
+    written: list[int] = []
+
+    def writer() -> None:  # the pipeline keeps writing through the write alias
+        number = 3000
+        writer_es = client(isolated.elasticsearch)
+        while not stop.is_set():
+            writer_es.index(index=write_alias(alias), id=doc(number)["id"], document=doc(number))
+            written.append(number)
+            number += 1
+        writer_es.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
     try:
-        with pytest.raises(IndexOutdated, match=rf"points to {old}.*reindex"):
-            ensure_index(es, isolated.elasticsearch)
+        state = migrate(es, isolated.elasticsearch)
     finally:
-        es.indices.delete(index=old)
-        es.close()
+        stop.set()
+        thread.join()
+    es.indices.refresh(index=alias)
+    current = concrete_index_name(alias)
+    assert state.up_to_date and state.read_indices == [current]
+    assert written, "the writer should have run during the migration"
+    assert es.count(index=alias)["count"] == 3000 + len(written)
+    assert not es.indices.exists_alias(name=alias, index=old)
+    assert migrate(es, isolated.elasticsearch) == status(es, isolated.elasticsearch)  # no-op
