@@ -79,13 +79,48 @@ def _pipeline_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
-    from newsflow.search import format_hits, search
+    from newsflow.search import SearchRequest, format_results, parse_when, search
 
-    hits = search(settings.elasticsearch, args.query, size=args.size)
-    if args.json:
-        print(json.dumps(hits, indent=2, ensure_ascii=False))
+    try:
+        request = SearchRequest(
+            text=args.query,
+            entities=tuple(args.entity),
+            sources=tuple(args.source),
+            languages=tuple(args.lang),
+            since=parse_when(args.since) if args.since else None,
+            until=parse_when(args.until, end_of_day=True) if args.until else None,
+            sort=args.sort,
+            size=args.size,
+        )
+    except ValueError as exc:
+        print(f"newsflow: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if request.text is None and not request.has_filters:
+        print(
+            "newsflow: give QUERY or at least one filter (--entity, --source, --lang, --since, "
+            "--until)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    result = search(settings.elasticsearch, request)
+    if args.json:  # the hits, as before: scripts (and tests) read a list
+        print(json.dumps(result["hits"], indent=2, ensure_ascii=False))
     else:
-        print(format_hits(hits))
+        print(format_results(result))
+    return EXIT_OK
+
+
+# -- serve --------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from newsflow.api import create_app
+
+    url = f"http://{args.host}:{args.port}"
+    print(f"newsflow API on {url} (OpenAPI docs: {url}/docs); Ctrl-C stops it", flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 
 
@@ -148,14 +183,62 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser(
         "search",
-        help="full-text search of the news index",
-        description="Search titles and bodies; prints title, source, date, language and top "
-        "entities of each hit.",
+        help="full-text search of the news index, with filters and facets",
+        description="Search English and original-language titles and bodies; prints title, "
+        "source, date, language, top entities and a matching fragment of each hit, then the top "
+        "people, organisations, places, sources and languages of all matches. QUERY may be left "
+        "out when a filter is given.",
     )
-    search.add_argument("query", metavar="QUERY", help="words to search for, e.g. 'NATO summit'")
+    search.add_argument(
+        "query", metavar="QUERY", nargs="?", help="words to search for, e.g. 'NATO summit'"
+    )
+    search.add_argument(
+        "--entity",
+        action="append",
+        default=[],
+        metavar="LABEL:NAME",
+        help="only articles mentioning this entity, e.g. 'PERSON:Jens Stoltenberg' (labels: "
+        "PERSON, ORG, GPE, LOC, NORP, ...; repeat: all must match)",
+    )
+    search.add_argument(
+        "--source", action="append", default=[], help="only this outlet (repeat: any of them)"
+    )
+    search.add_argument(
+        "--lang",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="only this language, ISO 639-1, e.g. es (repeat: any of them)",
+    )
+    search.add_argument(
+        "--since",
+        metavar="DATE",
+        help="dated (published, else fetched) on or after; ISO 8601, 2026-07-09 or ...T08:00Z",
+    )
+    search.add_argument(
+        "--until", metavar="DATE", help="dated on or before; a bare date includes that day"
+    )
+    search.add_argument(
+        "--sort",
+        choices=["relevance", "date"],
+        default="relevance",
+        help="relevance (default; newest first among equals) or date (newest first)",
+    )
     search.add_argument("--size", type=int, default=10, help="number of hits (default 10)")
-    search.add_argument("--json", action="store_true", help="print hits as JSON")
+    search.add_argument(
+        "--json", action="store_true", help="print the hits as JSON (facets: use the HTTP API)"
+    )
     search.set_defaults(handler=_search)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve search over HTTP (OpenAPI docs at /docs)",
+        description="Run the HTTP API: GET /search (the same filters as `newsflow search`), "
+        "GET /documents/{id}, GET /health; interactive docs at /docs.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.set_defaults(handler=_serve)
     return parser
 
 

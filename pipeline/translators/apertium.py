@@ -52,6 +52,8 @@ _NAME_PARTICLES = frozenset(
 )
 _WORD = re.compile(r"[^\W\d_](?:[\w'\u2019-]*\w)?")
 FIRST_NAME, PERSON_WORD, OTHER = "first_name", "person_word", "other"
+#: A superblank between texts sent in one request; the engine passes superblanks untouched.
+_SEPARATOR = "[<newsflow/>]"
 _LEXICAL_UNIT = re.compile(r"\^((?:[^/$\\]|\\.)*)/((?:[^$\\]|\\.)*)\$")
 _DATA_PACKAGE = re.compile(r"/apertium/(apertium-[a-z_-]+)/")
 
@@ -90,8 +92,9 @@ def find_names(text: str, word_class: Callable[[str], str]) -> list[tuple[int, i
     """Spans of person names: runs of capitalized words, joined by particles ("da", "von der").
 
     ``word_class`` says what the source-language analyser makes of a word: FIRST_NAME,
-    PERSON_WORD (a family name, or a word it does not know) or OTHER. Leading OTHER words are
-    dropped ("Según", "El"); a run is a name when it starts with a first name (then every
+    PERSON_WORD (a family name, or a word it does not know) or OTHER. A sentence's first word is
+    dropped when it is OTHER ("Según", "El"); a run is a name when it starts with a first name
+    (then every
     capitalized word after it is taken: surnames are often common words, "Carlos Moedas",
     "Miguel Pinto Luz") or when all its capitalized words are person-like. Places and
     institutions are left to the engine, which knows their English names ("España" -> "Spain",
@@ -118,8 +121,8 @@ def find_names(text: str, word_class: Callable[[str], str]) -> list[tuple[int, i
             else:
                 break
         run = words[i : j + 1]
-        while run and word_class(run[0].group()) == OTHER:
-            run = run[1:]
+        if word_class(run[0].group()) == OTHER and _sentence_initial(text, run[0].start()):
+            run = run[1:]  # "Según Macron", "El Gobierno": the capital is the sentence's
         capitalized = [w.group() for w in run if _is_capitalized(w.group())]
         if capitalized and (
             word_class(capitalized[0]) == FIRST_NAME
@@ -128,6 +131,11 @@ def find_names(text: str, word_class: Callable[[str], str]) -> list[tuple[int, i
             spans.append((run[0].start(), run[-1].end()))
         i = j + 1
     return spans
+
+
+def _sentence_initial(text: str, start: int) -> bool:
+    before = text[:start].rstrip()
+    return not before or before[-1] in '.!?:;«»"“”(\n'
 
 
 def _is_capitalized(word: str) -> bool:
@@ -184,12 +192,15 @@ def word_classes(analysis: str) -> dict[str, str]:
     """Surface word -> class, from ``lt-proc`` analyses (``^Silva/Silva<np><cog>$``).
 
     FIRST_NAME: analysed as a first name (``<ant>``); PERSON_WORD: a family name (``<cog>``) or
-    unknown to the dictionary (``*Ayuso``); OTHER: anything else. Multiword units share the
+    unknown to the dictionary (``*Ayuso``); OTHER: anything else, including any word that can
+    be a place (``<loc>``), which the engine knows how to translate. Multiword units share the
     class of the unit.
     """
     result: dict[str, str] = {}
     for surface, readings in _LEXICAL_UNIT.findall(analysis):
-        if "<ant>" in readings:
+        if "<loc>" in readings:  # "Grecia", "París" also read as first names: places win
+            kind = OTHER
+        elif "<ant>" in readings:
             kind = FIRST_NAME
         elif readings.startswith("*") or "<cog>" in readings:
             kind = PERSON_WORD
@@ -278,19 +289,29 @@ class ApertiumTranslator:
         return self._version
 
     def translate(self, texts: list[str], path: tuple[str, ...]) -> list[str]:
-        results = []
-        analyzer = self._pipeline(path[:2], stages=1) if self._protect_names else None
-        for text in texts:
-            if analyzer is None:
-                protected = ProtectedText(escape_stream(text), (), ())
-            else:
-                classes = word_classes(analyzer.translate(escape_stream(text)))
-                protected = protect(text, partial(_class_of, classes))
-            stream = protected.text
-            for leg in itertools.pairwise(path):
-                stream = self._pipeline(leg).translate(stream)
-            results.append(restore(unescape_stream(stream), protected))
-        return results
+        """All texts in one request per engine: the per-request flush is the expensive part."""
+        if not texts:
+            return []
+        if self._protect_names:
+            analysis = self._pipeline(path[:2], stages=1).translate(escape_stream("\n".join(texts)))
+            classify = partial(_class_of, word_classes(analysis))
+            protected = [protect(text, classify) for text in texts]
+        else:
+            protected = [ProtectedText(escape_stream(text), (), ()) for text in texts]
+        pieces = self._run(f" {_SEPARATOR} ".join(p.text for p in protected), path).split(
+            _SEPARATOR
+        )
+        if len(pieces) != len(texts):  # the engine moved a separator: go one text at a time
+            pieces = [self._run(p.text, path) for p in protected]
+        return [
+            restore(unescape_stream(piece.strip()), p)
+            for piece, p in zip(pieces, protected, strict=True)
+        ]
+
+    def _run(self, stream: str, path: tuple[str, ...]) -> str:
+        for leg in itertools.pairwise(path):
+            stream = self._pipeline(leg).translate(stream)
+        return stream
 
     def _pipeline(self, leg: tuple[str, ...], stages: int | None = None) -> _ModePipeline:
         """The running pipeline for a leg (``stages=1``: just its morphological analyser)."""

@@ -155,3 +155,10 @@ def test_one_engine_process_per_leg_however_many_texts(apertium: ApertiumTransla
     pids = {key: p._process.pid for key, p in apertium._pipelines.items()}
     apertium.translate(["Adiós."] * 20, ("es", "en"))
     assert {key: p._process.pid for key, p in apertium._pipelines.items()} == pids
+
+
+def test_institutions_and_places_are_left_to_the_engine(apertium: ApertiumTranslator) -> None:
+    [out] = apertium.translate(
+        ["El presidente de Grecia visitó París. La Casa Blanca respondió."], ("es", "en")
+    )
+    assert "Greece" in out and "Paris" in out and "White House" in out
