@@ -124,6 +124,34 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+# -- index --------------------------------------------------------------------------------------
+
+
+def _index(args: argparse.Namespace, settings: Settings) -> int:
+    from newsflow import index
+
+    es = index.client(settings.elasticsearch)
+    try:
+        if args.action == "setup":
+            index.ensure_index(es, settings.elasticsearch)
+        elif args.action == "migrate":
+            index.migrate(
+                es, settings.elasticsearch, progress=lambda line: print(line, file=sys.stderr)
+            )
+        state = index.status(es, settings.elasticsearch)
+    finally:
+        es.close()
+    print(f"read alias   {state.alias}: {', '.join(state.read_indices) or '-'}")
+    print(f"write alias  {index.write_alias(state.alias)}: {', '.join(state.write_indices) or '-'}")
+    print(f"documents    {state.documents}")
+    print(
+        f"this version writes {state.current}: {'up to date' if state.up_to_date else 'OUTDATED'}"
+    )
+    if not state.up_to_date and state.read_indices:
+        print("run `newsflow index migrate` to move to it without downtime", file=sys.stderr)
+    return EXIT_OK if state.up_to_date else EXIT_FAILURE
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsflow",
@@ -229,6 +257,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the hits as JSON (facets: use the HTTP API)"
     )
     search.set_defaults(handler=_search)
+
+    index = commands.add_parser(
+        "index",
+        help="create, inspect or migrate the news index",
+        description="The index behind the read alias (elasticsearch.index_alias, default news) "
+        "and the write alias (news-write) is news-v<mapping version>. setup: create it if "
+        "missing (idempotent); status: aliases, documents, whether the mapping is current "
+        "(exit 1 if not); migrate: move to the current mapping version without downtime — "
+        "the write alias moves first, documents are copied, the read alias moves last.",
+    )
+    index.add_argument("action", choices=["setup", "status", "migrate"])
+    index.set_defaults(handler=_index)
 
     serve = commands.add_parser(
         "serve",

@@ -98,6 +98,9 @@ def ensure_index(es: Elasticsearch, settings: ElasticsearchSettings) -> str:
         behind = _indices_behind(es, alias)
         if not behind:
             _create(es, name, {alias: {}, write_alias(alias): {"is_write_index": True}})
+        elif name in behind and not _indices_behind(es, write_alias(alias)):
+            # made by a release that had no write alias yet: add it
+            es.indices.put_alias(index=name, name=write_alias(alias), is_write_index=True)
         elif name not in behind:
             raise IndexOutdated(
                 f"alias {alias!r} points to {', '.join(behind)}, but this version of newsflow "

@@ -175,6 +175,7 @@ class IndexDocuments(beam.DoFn):
                 max_backoff=int(_MAX_BACKOFF_SECONDS),
                 raise_on_error=False,
                 raise_on_exception=True,
+                require_alias=True,  # a missing alias is an error, never a new stray index
             ):
                 results.append(result)
         except TransportError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 
 import pytest
@@ -112,3 +114,36 @@ def test_migration_under_a_running_writer_loses_nothing(
     assert es.count(index=alias)["count"] == 3000 + len(written)
     assert not es.indices.exists_alias(name=alias, index=old)
     assert migrate(es, isolated.elasticsearch) == status(es, isolated.elasticsearch)  # no-op
+
+
+def test_setup_adds_a_missing_write_alias_to_the_current_index(
+    isolated: Settings, es: Elasticsearch
+) -> None:
+    alias = isolated.elasticsearch.index_alias
+    current = concrete_index_name(alias)
+    es.indices.create(index=current, aliases={alias: {"is_write_index": True}})
+    ensure_index(es, isolated.elasticsearch)
+    assert status(es, isolated.elasticsearch).write_indices == [current]
+
+
+def test_the_cli_reports_status_and_migrates(isolated: Settings, es: Elasticsearch) -> None:
+    alias = isolated.elasticsearch.index_alias
+    old_index(es, alias, 5)
+    env = {**os.environ, "NEWSFLOW_ELASTICSEARCH__INDEX_ALIAS": alias}
+
+    def newsflow(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["newsflow", "index", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=120,
+        )
+
+    before = newsflow("status")
+    assert before.returncode == 1 and "OUTDATED" in before.stdout
+    assert "newsflow index migrate" in before.stderr
+    after = newsflow("migrate")
+    assert after.returncode == 0, after.stderr
+    assert "up to date" in after.stdout and "documents    5" in after.stdout
