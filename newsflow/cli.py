@@ -124,6 +124,43 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+# -- dead letters -------------------------------------------------------------------------------
+
+
+def _dlq(args: argparse.Namespace, settings: Settings) -> int:
+    from newsflow import dlq
+
+    if args.action == "replay":
+        report = dlq.replay(settings.kafka, stage=args.stage, dry_run=args.dry_run)
+        print(
+            f"{report.resent} resent to {settings.kafka.raw_topic}, {report.skipped} skipped"
+            + (" (dry run)" if args.dry_run else "")
+        )
+        return EXIT_OK
+    if args.action == "show" and not args.ref:
+        print("newsflow: dlq show needs REF (partition:offset or article id)", file=sys.stderr)
+        return EXIT_USAGE
+    found = [r for r in dlq.records(settings.kafka) if args.stage in (None, r.message.get("stage"))]
+    if args.action == "show":
+        matches = [r for r in found if args.ref in (r.reference, r.message.get("article_id"))]
+        if not matches:
+            print(
+                f"newsflow: no dead letter {args.ref!r} in {settings.kafka.dlq_topic}",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        print(json.dumps([m.message for m in matches], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    rows = [dlq.summary(r) for r in found][-args.limit :]
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif rows:
+        _print_table(rows)
+    else:
+        print(f"no dead letters in {settings.kafka.dlq_topic}")
+    return EXIT_OK
+
+
 # -- index --------------------------------------------------------------------------------------
 
 
@@ -257,6 +294,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the hits as JSON (facets: use the HTTP API)"
     )
     search.set_defaults(handler=_search)
+
+    dead = commands.add_parser(
+        "dlq",
+        help="inspect dead-letter records and replay them after a fix",
+        description="list: the newest dead letters (stage, error, source offset); show REF: one "
+        "record in full (REF = partition:offset or article id); replay: resend the original "
+        "payloads to the raw topic, each once, committing after the broker acknowledged.",
+    )
+    dead.add_argument("action", choices=["list", "show", "replay"])
+    dead.add_argument("ref", nargs="?", help="for show: partition:offset or article id")
+    dead.add_argument(
+        "--stage",
+        help="only records of this stage (decode, language, translation, entities, index)",
+    )
+    dead.add_argument("--limit", type=int, default=50, help="list: newest N (default 50)")
+    dead.add_argument("--json", action="store_true", help="list as JSON")
+    dead.add_argument("--dry-run", action="store_true", help="replay: say what would be resent")
+    dead.set_defaults(handler=_dlq)
 
     index = commands.add_parser(
         "index",

@@ -14,6 +14,9 @@ COMMANDS = [
     ["pipeline"],
     ["pipeline", "run"],
     ["search"],
+    ["serve"],
+    ["index"],
+    ["dlq"],
 ]
 
 

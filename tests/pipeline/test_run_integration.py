@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -181,3 +183,48 @@ def test_a_replay_after_a_restart_reuses_indexed_translations(isolated: Settings
     assert again["translation"]["cached"] is True
     assert again["body_en"] == first["body_en"]
     assert again["translation"]["content_key"] == first["translation"]["content_key"]
+
+
+def test_dead_letters_are_replayed_once_after_a_fix(isolated: Settings) -> None:
+    good = Article.create(
+        url="https://news.example.com/replayed",
+        source="Example",
+        title="An article that was keyed wrongly by its producer",
+        body="The pipeline dead-lettered it; the payload itself is fine.",
+        fetched_at=datetime.now(UTC),
+    )
+    ingest_files([SAMPLES / "lisbon-tram.txt"], isolated.kafka)  # creates the topics
+    producer = KafkaProducer(bootstrap_servers=isolated.kafka.bootstrap_servers, acks="all")
+    producer.send(isolated.kafka.raw_topic, key=b"wrong-key", value=good.to_json()).get(30)
+    producer.send(isolated.kafka.raw_topic, key=b"junk", value=b"{ not json").get(30)
+    producer.close()
+    run(isolated, stop_when_idle=IDLE_SECONDS)
+    assert len(documents(isolated)) == 1
+
+    env = {
+        **os.environ,
+        "NEWSFLOW_KAFKA__RAW_TOPIC": isolated.kafka.raw_topic,
+        "NEWSFLOW_KAFKA__DLQ_TOPIC": isolated.kafka.dlq_topic,
+        "NEWSFLOW_KAFKA__CONSUMER_GROUP": isolated.kafka.consumer_group,
+    }
+
+    def dlq(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["newsflow", "dlq", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=120,
+        )
+
+    listed = dlq("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(row["stage"] for row in json.loads(listed.stdout)) == ["decode", "decode"]
+    first = dlq("replay")
+    assert first.returncode == 0 and "1 resent" in first.stdout and "1 skipped" in first.stdout
+    assert "still not a valid article" in first.stderr
+    assert "0 resent" in dlq("replay").stdout  # each record is replayed once
+
+    run(isolated, stop_when_idle=IDLE_SECONDS)
+    assert good.title in {d["title"] for d in documents(isolated)}
