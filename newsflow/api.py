@@ -1,4 +1,5 @@
-"""The analysts' HTTP API (``newsflow serve``): the CLI's search over HTTP, documented at /docs.
+"""The analysts' HTTP API (``newsflow serve``): the CLI's search over HTTP, documented at /docs,
+and a search page for browsers at / (``newsflow/web/``).
 
 Thin on purpose: every endpoint builds a ``SearchRequest`` or calls one function of
 ``newsflow.search``, so the terminal and the API answer the same question the same way.
@@ -8,15 +9,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from newsflow import search as news
 from newsflow.index import ElasticsearchUnavailable, client
 from newsflow.settings import Settings
+
+#: The search page (plain HTML/CSS/JS, shipped as package data): GET / and /static/*.
+WEB = Path(__file__).parent / "web"
+# The page loads only its own files and talks only to this API; no inline script or style, so a
+# stored article that slipped past the page's escaping still could not run anything.
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 class Hit(BaseModel):
@@ -125,5 +137,12 @@ def create_app(settings: Settings) -> FastAPI:
         if not report["ok"]:
             response.status_code = 503
         return report
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        """The search page; everything it shows comes from /search and /documents."""
+        return FileResponse(WEB / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
+
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     return app
