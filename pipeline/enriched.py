@@ -66,18 +66,18 @@ class EnrichedArticle:
 
     @property
     def english_title(self) -> str | None:
-        if self.translation is not None and self.translation.status == "translated":
-            return self.translation.title
-        if self.language is not None and self.language.code == "en":
-            return self.article.title
-        return None
+        return self._english("title")
 
     @property
     def english_body(self) -> str | None:
+        return self._english("body")
+
+    def _english(self, field: str) -> str | None:
+        """The translation's ``field``, the original's if it is English, else None."""
         if self.translation is not None and self.translation.status == "translated":
-            return self.translation.body
+            return str(getattr(self.translation, field))
         if self.language is not None and self.language.code == "en":
-            return self.article.body
+            return str(getattr(self.article, field))
         return None
 
     @property

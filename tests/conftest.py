@@ -8,6 +8,7 @@ Each integration test gets its own topics, consumer group and index alias, remov
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,20 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("NEWSFLOW_SHARED_DIR") or REPO.parent / "shared")
 SEED_ARTICLE = SHARED / "seed" / "article.txt"
 SAMPLES = REPO / "deploy" / "samples"
+
+
+def newsflow_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``newsflow`` command as a user would, pointed at ``settings``' topics and index."""
+    env = {
+        **os.environ,
+        "NEWSFLOW_KAFKA__RAW_TOPIC": settings.kafka.raw_topic,
+        "NEWSFLOW_KAFKA__DLQ_TOPIC": settings.kafka.dlq_topic,
+        "NEWSFLOW_KAFKA__CONSUMER_GROUP": settings.kafka.consumer_group,
+        "NEWSFLOW_ELASTICSEARCH__INDEX_ALIAS": settings.elasticsearch.index_alias,
+    }
+    return subprocess.run(
+        ["newsflow", *args], capture_output=True, text=True, env=env, check=False, timeout=300
+    )
 
 
 @pytest.fixture(scope="session")

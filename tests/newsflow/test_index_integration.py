@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 
@@ -20,6 +19,7 @@ from newsflow.index import (
     write_alias,
 )
 from newsflow.settings import Settings
+from tests.conftest import newsflow_cli
 
 pytestmark = pytest.mark.integration
 
@@ -129,17 +129,9 @@ def test_setup_adds_a_missing_write_alias_to_the_current_index(
 def test_the_cli_reports_status_and_migrates(isolated: Settings, es: Elasticsearch) -> None:
     alias = isolated.elasticsearch.index_alias
     old_index(es, alias, 5)
-    env = {**os.environ, "NEWSFLOW_ELASTICSEARCH__INDEX_ALIAS": alias}
 
     def newsflow(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["newsflow", "index", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-            timeout=120,
-        )
+        return newsflow_cli(isolated, "index", *args)
 
     before = newsflow("status")
     assert before.returncode == 1 and "OUTDATED" in before.stdout

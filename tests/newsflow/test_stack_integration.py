@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from newsflow.settings import Settings
 from newsflow.stack import LocalStack, process_cmdline
+from tests.conftest import newsflow_cli
 
 pytestmark = pytest.mark.integration
 
@@ -37,24 +37,10 @@ def test_up_is_idempotent(stack: Settings) -> None:
 
 def test_the_readme_path_through_the_cli(isolated: Settings, tmp_path: Path) -> None:
     """ingest files -> pipeline run --stop-when-idle -> search, as a user types it."""
-    env = {
-        **os.environ,
-        "NEWSFLOW_KAFKA__RAW_TOPIC": isolated.kafka.raw_topic,
-        "NEWSFLOW_KAFKA__DLQ_TOPIC": isolated.kafka.dlq_topic,
-        "NEWSFLOW_KAFKA__CONSUMER_GROUP": isolated.kafka.consumer_group,
-        "NEWSFLOW_ELASTICSEARCH__INDEX_ALIAS": isolated.elasticsearch.index_alias,
-    }
     samples = Path(__file__).resolve().parents[2] / "deploy" / "samples"
 
     def newsflow(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["newsflow", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-            timeout=300,
-        )
+        return newsflow_cli(isolated, *args)
 
     ingest = newsflow("ingest", "files", str(samples))
     assert ingest.returncode == 0, ingest.stderr

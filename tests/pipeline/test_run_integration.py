@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from newsflow.index import client
 from newsflow.search import search
 from newsflow.settings import Settings
 from pipeline.run import run
-from tests.conftest import SAMPLES, SEED_ARTICLE
+from tests.conftest import SAMPLES, SEED_ARTICLE, newsflow_cli
 
 pytestmark = pytest.mark.integration
 
@@ -201,22 +200,8 @@ def test_dead_letters_are_replayed_once_after_a_fix(isolated: Settings) -> None:
     run(isolated, stop_when_idle=IDLE_SECONDS)
     assert len(documents(isolated)) == 1
 
-    env = {
-        **os.environ,
-        "NEWSFLOW_KAFKA__RAW_TOPIC": isolated.kafka.raw_topic,
-        "NEWSFLOW_KAFKA__DLQ_TOPIC": isolated.kafka.dlq_topic,
-        "NEWSFLOW_KAFKA__CONSUMER_GROUP": isolated.kafka.consumer_group,
-    }
-
     def dlq(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["newsflow", "dlq", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-            timeout=120,
-        )
+        return newsflow_cli(isolated, "dlq", *args)
 
     listed = dlq("list", "--json")
     assert listed.returncode == 0, listed.stderr
