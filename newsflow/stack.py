@@ -427,20 +427,24 @@ class LocalStack:
 
     def down(self, timeout: float = 60.0) -> None:
         for service in self.services:
-            pid = service.running_pid()
-            if pid is None:
-                self._say(f"{service.name}: not running")
-                continue
-            self._say(f"{service.name}: stopping pid {pid} ...")
-            _signal_group(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while process_cmdline(pid) and time.monotonic() < deadline:
-                time.sleep(0.5)
-            if process_cmdline(pid):
-                self._say(f"{service.name}: did not stop in {timeout:.0f}s, killing")
-                _signal_group(pid, signal.SIGKILL)
-            service.pid_file.unlink(missing_ok=True)
-            self._say(f"{service.name}: stopped")
+            self.stop(service, timeout)
+
+    def stop(self, service: Service, timeout: float = 60.0) -> None:
+        """Stop one service cleanly (SIGTERM, then SIGKILL after ``timeout``); ``up`` restarts it."""
+        pid = service.running_pid()
+        if pid is None:
+            self._say(f"{service.name}: not running")
+            return
+        self._say(f"{service.name}: stopping pid {pid} ...")
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while process_cmdline(pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if process_cmdline(pid):
+            self._say(f"{service.name}: did not stop in {timeout:.0f}s, killing")
+            _signal_group(pid, signal.SIGKILL)
+        service.pid_file.unlink(missing_ok=True)
+        self._say(f"{service.name}: stopped")
 
     # -- status -------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,15 @@ from newsflow.kafka_topics import client_config
 from newsflow.settings import KafkaSettings
 
 _LOG = logging.getLogger("newsflow.pipeline")
+#: Set on SIGTERM: every partition stops reading after the bundle in flight, which is then
+#: indexed and committed as usual, so the pipeline ends cleanly with nothing half-done.
+_DRAIN = threading.Event()
+
+
+def request_drain() -> None:
+    _DRAIN.set()
+
+
 _PROGRESS_EVERY_SECONDS = 5.0
 #: An offset range without an end: the partition is read for as long as the pipeline runs.
 UNBOUNDED = sys.maxsize
@@ -142,6 +152,9 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
         tracker: RestrictionTrackerView = beam.DoFn.RestrictionParam(),  # type: ignore[assignment]  # noqa: B008
     ) -> Iterator[KafkaRecord]:
         assert self._consumer is not None
+        if _DRAIN.is_set():
+            tracker.try_claim(UNBOUNDED)  # claim past the end: this partition is finished
+            return
         partition = TopicPartition(*element)
         position = tracker.current_restriction().start
         if self._consumer.assignment() != {partition}:

@@ -10,6 +10,7 @@ offset is committed only once its record is in Elasticsearch or in the dead-lett
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Sequence
 from functools import partial
 
@@ -25,7 +26,7 @@ from pipeline.dead_letter import WriteDeadLetters
 from pipeline.decode import DecodeArticles
 from pipeline.elasticsearch_sink import IndexDocuments
 from pipeline.entities import EntityExtraction
-from pipeline.kafka_source import CommitOffsets, ReadFromKafkaPartitions
+from pipeline.kafka_source import CommitOffsets, ReadFromKafkaPartitions, request_drain
 from pipeline.language import LanguageDetection
 from pipeline.stage import DEAD_LETTER, RunStage
 from pipeline.translation import TranslationStage, build_translator
@@ -136,6 +137,15 @@ def run(
         settings.elasticsearch.url,
         f"; stopping after {stop_when_idle:g}s idle" if stop_when_idle is not None else "",
     )
-    with beam.Pipeline(runner=_runner(options), options=options) as pipeline:
-        build(pipeline, settings, stop_when_idle)
-    _LOG.info("drained: every partition caught up and idle; exiting")
+    previous = signal.signal(signal.SIGTERM, _drain_on_signal)
+    try:
+        with beam.Pipeline(runner=_runner(options), options=options) as pipeline:
+            build(pipeline, settings, stop_when_idle)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _LOG.info("pipeline finished: every partition drained and committed; exiting")
+
+
+def _drain_on_signal(signum: int, _frame: object) -> None:
+    _LOG.info("received signal %d: finishing the bundles in flight, then exiting", signum)
+    request_drain()
