@@ -430,7 +430,7 @@ class LocalStack:
             self.stop(service, timeout)
 
     def stop(self, service: Service, timeout: float = 60.0) -> None:
-        """Stop one service cleanly (SIGTERM, then SIGKILL after ``timeout``); ``up`` restarts it."""
+        """Stop one service: SIGTERM, then SIGKILL after ``timeout``; ``up`` restarts it."""
         pid = service.running_pid()
         if pid is None:
             self._say(f"{service.name}: not running")
