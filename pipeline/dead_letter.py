@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 from kafka import KafkaProducer
@@ -20,6 +21,9 @@ from kafka import KafkaProducer
 from newsflow.kafka_topics import client_config
 from newsflow.settings import KafkaSettings
 from pipeline.kafka_source import Origin
+
+if TYPE_CHECKING:  # stage.py imports DeadLetter from here
+    from pipeline.stage import Batch
 
 #: Payload bytes kept in a dead-letter record; enough to diagnose, small enough for any broker.
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -76,7 +80,11 @@ def encode_dead_letter(letter: DeadLetter, now: datetime | None = None) -> bytes
 
 
 class WriteDeadLetters(beam.DoFn):
-    """Produce each dead letter to the DLQ topic, then release its origin for commit."""
+    """Produce a batch's dead letters to the DLQ topic, then release every origin for commit.
+
+    Emits the origins of the dead letters, each once the broker acknowledged it, and of the
+    acknowledged documents: every record of the batch is then accounted for.
+    """
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
@@ -89,14 +97,16 @@ class WriteDeadLetters(beam.DoFn):
             enable_idempotence=True,
         )
 
-    def process(self, letter: DeadLetter) -> Iterator[Origin]:
+    def process(self, batch: Batch) -> Iterator[Origin]:
         assert self._producer is not None
-        key = (letter.article_id or f"{letter.origin.partition}:{letter.origin.offset}").encode()
-        self._producer.send(
-            self._settings.dlq_topic, key=key, value=encode_dead_letter(letter)
-        ).get(timeout=_SEND_TIMEOUT_SECONDS)
-        beam.metrics.Metrics.counter("dead_letter", letter.stage).inc()
-        yield letter.origin
+        for letter in batch.dead_letters:
+            key = letter.article_id or f"{letter.origin.partition}:{letter.origin.offset}"
+            self._producer.send(
+                self._settings.dlq_topic, key=key.encode(), value=encode_dead_letter(letter)
+            ).get(timeout=_SEND_TIMEOUT_SECONDS)
+            beam.metrics.Metrics.counter("dead_letter", letter.stage).inc()
+            yield letter.origin
+        yield from batch.acknowledged
 
     def teardown(self) -> None:
         if self._producer is not None:

@@ -10,7 +10,7 @@ from newsflow.article import Article, InvalidArticle
 from pipeline.dead_letter import DeadLetter
 from pipeline.enriched import EnrichedArticle
 from pipeline.kafka_source import KafkaRecord
-from pipeline.stage import DEAD_LETTER
+from pipeline.stage import Batch
 
 STAGE = "decode"
 
@@ -24,11 +24,15 @@ def decode(record: KafkaRecord) -> EnrichedArticle:
 
 
 class DecodeArticles(beam.DoFn):
-    def process(self, record: KafkaRecord) -> Iterator[EnrichedArticle | beam.pvalue.TaggedOutput]:
-        try:
-            yield decode(record)
-        except InvalidArticle as exc:
-            beam.metrics.Metrics.counter(STAGE, "invalid").inc()
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER, DeadLetter.from_exception(record.origin, STAGE, exc, record.value)
-            )
+    """A batch of Kafka records -> a ``Batch`` of articles and the records that are not."""
+
+    def process(self, records: list[KafkaRecord]) -> Iterator[Batch]:
+        articles: list[EnrichedArticle] = []
+        letters: list[DeadLetter] = []
+        for record in records:
+            try:
+                articles.append(decode(record))
+            except InvalidArticle as exc:
+                beam.metrics.Metrics.counter(STAGE, "invalid").inc()
+                letters.append(DeadLetter.from_exception(record.origin, STAGE, exc, record.value))
+        yield Batch(tuple(articles), tuple(letters))

@@ -27,7 +27,7 @@ from newsflow.settings import ElasticsearchSettings
 from pipeline.dead_letter import DeadLetter
 from pipeline.enriched import EnrichedArticle, Translation, facets
 from pipeline.kafka_source import Origin
-from pipeline.stage import DEAD_LETTER
+from pipeline.stage import Batch
 
 STAGE = "index"
 _MAX_BACKOFF_SECONDS = 30.0
@@ -137,7 +137,7 @@ def classify_results(
 
 
 class IndexDocuments(beam.DoFn):
-    """Main output: origins of acknowledged documents; ``dead_letter``: rejected documents."""
+    """Bulk-index each batch; acknowledged origins and rejected documents travel on in it."""
 
     def __init__(self, settings: ElasticsearchSettings) -> None:
         self._settings = settings
@@ -182,15 +182,17 @@ class IndexDocuments(beam.DoFn):
             pass  # whatever has no result yet is retried by the caller
         return classify_results(batch, results)
 
-    def process(self, batch: list[EnrichedArticle]) -> Iterator[Origin | beam.pvalue.TaggedOutput]:
+    def process(self, batch: Batch) -> Iterator[Batch]:
+        """Index the batch's articles; their origins become acknowledged or dead letters."""
+        acknowledged = list(batch.acknowledged)
+        letters = list(batch.dead_letters)
         delays = retry_delays(self._settings.retry_budget_seconds)
-        pending = batch
+        pending = list(batch.articles)
         while pending:
             outcome = self._bulk(pending)
             beam.metrics.Metrics.counter(STAGE, "indexed").inc(len(outcome.acknowledged))
-            yield from outcome.acknowledged
-            for letter in outcome.rejected:
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
+            acknowledged.extend(outcome.acknowledged)
+            letters.extend(outcome.rejected)
             pending = outcome.retry
             if pending:
                 delay = next(delays, None)
@@ -202,6 +204,7 @@ class IndexDocuments(beam.DoFn):
                     )
                 beam.metrics.Metrics.counter(STAGE, "retried").inc(len(pending))
                 time.sleep(delay)
+        yield Batch(articles=(), dead_letters=tuple(letters), acknowledged=tuple(acknowledged))
 
     def teardown(self) -> None:
         if self._es is not None:

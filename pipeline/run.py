@@ -2,9 +2,12 @@
 
 Kafka -> decode -> language -> translation -> entities -> Elasticsearch.
 
-Every stage has a main output and a dead-letter output. Both the acknowledged documents and the
-written dead letters flow into ``CommitOffsets``, which runs last in the same fused bundle: an
-offset is committed only once its record is in Elasticsearch or in the dead-letter topic.
+Each bundle's records travel as one ``Batch`` through a linear chain of DoFns (no Flatten, so
+the runner fuses it into one stage and runs it per bundle): every stage passes on what it
+enriched and adds what it could not handle as dead letters; ``WriteDeadLetters`` then releases
+the origins of everything indexed or dead-lettered, and ``CommitOffsets``, last in the same
+bundle, commits them. An offset is committed only once its record is in Elasticsearch or in
+the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pipeline.elasticsearch_sink import IndexDocuments
 from pipeline.entities import EntityExtraction
 from pipeline.kafka_source import CommitOffsets, ReadFromKafkaPartitions, request_drain
 from pipeline.language import LanguageDetection
-from pipeline.stage import DEAD_LETTER, RunStage
+from pipeline.stage import RunStage
 from pipeline.translation import TranslationStage, build_translator
 from pipeline.translation_memory import IndexedTranslations
 
@@ -37,51 +40,34 @@ _LOG = logging.getLogger("newsflow.pipeline")
 
 
 def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | None) -> None:
-    """Add the newsflow transforms to ``pipeline``."""
+    """Add the newsflow transforms to ``pipeline``: one linear chain, fused into one stage."""
     nlp = settings.nlp
-    decoded = (
+    (
         pipeline
         | "ReadKafka" >> ReadFromKafkaPartitions(settings.kafka, stop_when_idle)
-        | "Decode" >> beam.ParDo(DecodeArticles()).with_outputs(DEAD_LETTER, main="articles")
-    )
-    batches = decoded.articles | "Batch" >> beam.BatchElements(
-        min_batch_size=1, max_batch_size=nlp.batch_size
-    )
-    languages = batches | "DetectLanguage" >> beam.ParDo(
-        RunStage(LanguageDetection(nlp.languages, nlp.min_language_confidence))
-    ).with_outputs(DEAD_LETTER, main="batches")
-    translations = languages.batches | "Translate" >> beam.ParDo(
-        RunStage(
-            TranslationStage(
-                settings.translation,
-                memory_factory=partial(IndexedTranslations, settings.elasticsearch),
+        | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=nlp.batch_size)
+        | "Decode" >> beam.ParDo(DecodeArticles())
+        | "DetectLanguage"
+        >> beam.ParDo(RunStage(LanguageDetection(nlp.languages, nlp.min_language_confidence)))
+        | "Translate"
+        >> beam.ParDo(
+            RunStage(
+                TranslationStage(
+                    settings.translation,
+                    memory_factory=partial(IndexedTranslations, settings.elasticsearch),
+                )
             )
         )
-    ).with_outputs(DEAD_LETTER, main="batches")
-    entities = translations.batches | "ExtractEntities" >> beam.ParDo(
-        RunStage(
-            EntityExtraction(
-                nlp.spacy_model, nlp.spacy_components, nlp.batch_size, nlp.max_ner_chars
+        | "ExtractEntities"
+        >> beam.ParDo(
+            RunStage(
+                EntityExtraction(
+                    nlp.spacy_model, nlp.spacy_components, nlp.batch_size, nlp.max_ner_chars
+                )
             )
         )
-    ).with_outputs(DEAD_LETTER, main="batches")
-    indexed = entities.batches | "Index" >> beam.ParDo(
-        IndexDocuments(settings.elasticsearch)
-    ).with_outputs(DEAD_LETTER, main="acknowledged")
-    dead_lettered = (
-        (
-            decoded[DEAD_LETTER],
-            languages[DEAD_LETTER],
-            translations[DEAD_LETTER],
-            entities[DEAD_LETTER],
-            indexed[DEAD_LETTER],
-        )
-        | "AllDeadLetters" >> beam.Flatten()
+        | "Index" >> beam.ParDo(IndexDocuments(settings.elasticsearch))
         | "WriteDeadLetters" >> beam.ParDo(WriteDeadLetters(settings.kafka))
-    )
-    (
-        (indexed.acknowledged, dead_lettered)
-        | "Handled" >> beam.Flatten()
         | "CommitOffsets" >> beam.ParDo(CommitOffsets(settings.kafka))
     )
 

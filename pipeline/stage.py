@@ -2,21 +2,35 @@
 
 A stage is a small object that knows how to load its model and run it on a batch; ``RunStage``
 loads it once per worker in ``setup()``, runs it on each batch, and when a batch fails, runs the
-articles one by one so that only the article that broke the stage goes to the dead-letter
-output, with the reason, while the others go on.
+articles one by one so that only the article that broke the stage becomes a dead letter, with
+the reason, while the others go on.
+
+Dead letters travel inside the ``Batch`` down the same linear chain of DoFns instead of through
+side outputs merged by a Flatten: a Flatten is a fusion break, and on the in-process runner the
+stage after it would only run once the unbounded read finished — offsets and dead letters would
+then be written at shutdown instead of after every bundle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import apache_beam as beam
 
 from pipeline.dead_letter import DeadLetter
 from pipeline.enriched import EnrichedArticle
+from pipeline.kafka_source import Origin
 
-DEAD_LETTER = "dead_letter"
+
+@dataclass(frozen=True)
+class Batch:
+    """What one bundle's records have become so far, all of it accounted for."""
+
+    articles: tuple[EnrichedArticle, ...] = ()
+    dead_letters: tuple[DeadLetter, ...] = ()
+    acknowledged: tuple[Origin, ...] = ()  # indexed by Elasticsearch
 
 
 class Stage(Protocol):
@@ -37,25 +51,23 @@ class RunStage(beam.DoFn):
     def setup(self) -> None:
         self._stage.load()
 
-    def process(
-        self, batch: list[EnrichedArticle]
-    ) -> Iterator[list[EnrichedArticle] | beam.pvalue.TaggedOutput]:
+    def process(self, batch: Batch) -> Iterator[Batch]:
+        articles = list(batch.articles)
         try:
-            yield self._stage.run(batch)
+            yield replace(batch, articles=tuple(self._stage.run(articles)))
             return
         except Exception:
             pass
         survivors: list[EnrichedArticle] = []
-        for item in batch:
+        letters = list(batch.dead_letters)
+        for item in articles:
             try:
                 survivors.extend(self._stage.run([item]))
             except Exception as exc:
                 beam.metrics.Metrics.counter(self._stage.name, "failed").inc()
-                yield beam.pvalue.TaggedOutput(
-                    DEAD_LETTER,
+                letters.append(
                     DeadLetter.from_exception(
                         item.origin, self._stage.name, exc, item.article.to_json(), item.article.id
-                    ),
+                    )
                 )
-        if survivors:
-            yield survivors
+        yield replace(batch, articles=tuple(survivors), dead_letters=tuple(letters))

@@ -14,7 +14,7 @@ from newsflow.article import Article
 from pipeline.dead_letter import DeadLetter
 from pipeline.enriched import EnrichedArticle, LanguageGuess
 from pipeline.kafka_source import Origin
-from pipeline.stage import DEAD_LETTER, RunStage
+from pipeline.stage import Batch, RunStage
 
 POISON = "poison pill"
 TAGGED = LanguageGuess("en", 1.0)
@@ -62,14 +62,30 @@ def run_stage(
     expected_main: list[list[EnrichedArticle]],
     expected_dead: list[DeadLetter],
 ) -> None:
+    """Run the stage on batches; compare the enriched articles and the dead letters out."""
     with BeamTestPipeline(runner=FnApiRunner()) as pipeline:
-        outputs = (
+        out = (
             pipeline
-            | beam.Create(batches)
-            | beam.ParDo(RunStage(TagUnlessPoisoned())).with_outputs(DEAD_LETTER, main="main")
+            | beam.Create([Batch(tuple(batch)) for batch in batches])
+            | beam.ParDo(RunStage(TagUnlessPoisoned()))
         )
-        assert_that(outputs.main, equal_to(expected_main), label="main")
-        assert_that(outputs[DEAD_LETTER], equal_to(expected_dead), label="dead letters")
+        articles = out | "Articles" >> beam.FlatMap(
+            lambda batch: [list(batch.articles)] if batch.articles else []
+        )
+        letters = out | "Letters" >> beam.FlatMap(lambda batch: batch.dead_letters)
+        assert_that(articles, equal_to(expected_main), label="main")
+        assert_that(letters, equal_to(expected_dead), label="dead letters")
+
+
+def test_dead_letters_already_in_the_batch_travel_on() -> None:
+    earlier = expected_letter(enriched("rejected upstream", 7))
+    with BeamTestPipeline(runner=FnApiRunner()) as pipeline:
+        out = (
+            pipeline
+            | beam.Create([Batch((enriched("a", 1),), (earlier,))])
+            | beam.ParDo(RunStage(TagUnlessPoisoned()))
+        )
+        assert_that(out | beam.Map(lambda batch: batch.dead_letters), equal_to([(earlier,)]))
 
 
 def test_one_failing_article_goes_to_the_dead_letter_output() -> None:
