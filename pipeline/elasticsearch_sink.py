@@ -12,6 +12,7 @@ every replay an overwrite, never a duplicate.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ from pipeline.stage import Batch
 
 STAGE = "index"
 _MAX_BACKOFF_SECONDS = 30.0
+_LOG = logging.getLogger("newsflow.pipeline")
 
 
 def to_document(item: EnrichedArticle, indexed_at: datetime) -> dict[str, Any]:
@@ -203,6 +205,12 @@ class IndexDocuments(beam.DoFn):
                         "offsets were not committed, restart the pipeline once it is healthy"
                     )
                 beam.metrics.Metrics.counter(STAGE, "retried").inc(len(pending))
+                _LOG.warning(
+                    "Elasticsearch at %s did not accept %d document(s); retrying in %.0fs",
+                    self._settings.url,
+                    len(pending),
+                    delay,
+                )
                 time.sleep(delay)
         yield Batch(articles=(), dead_letters=tuple(letters), acknowledged=tuple(acknowledged))
 

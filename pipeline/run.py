@@ -112,6 +112,8 @@ def run(
 ) -> None:
     """Run the pipeline until stopped (or, with ``stop_when_idle``, until the topic is drained)."""
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # The client logs a traceback per failed connection attempt; the sink says it once per retry.
+    logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     preflight(settings)
     ensure_topics(settings.kafka)
     options = PipelineOptions([*beam_args, "--streaming"], save_main_session=False)
