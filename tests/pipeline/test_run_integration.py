@@ -23,6 +23,15 @@ pytestmark = pytest.mark.integration
 IDLE_SECONDS = 2.0
 
 
+def produce_raw(settings: Settings, *messages: tuple[bytes, bytes]) -> None:
+    """One sample article through the connector (it creates the topics), then raw messages."""
+    ingest_files([SAMPLES / "lisbon-tram.txt"], settings.kafka)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
+    for key, value in messages:
+        producer.send(settings.kafka.raw_topic, key=key, value=value).get(30)
+    producer.close()
+
+
 def documents(settings: Settings) -> list[dict]:
     es = client(settings.elasticsearch)
     try:
@@ -100,12 +109,12 @@ def test_bad_records_are_dead_lettered_and_the_rest_indexed(isolated: Settings) 
         body="The new trams entered service on Monday.",
         fetched_at=datetime.now(UTC),
     )
-    ingest_files([SAMPLES / "lisbon-tram.txt"], isolated.kafka)  # creates the topics
-    producer = KafkaProducer(bootstrap_servers=isolated.kafka.bootstrap_servers, acks="all")
-    producer.send(isolated.kafka.raw_topic, key=b"junk", value=b"\xff\xfe not json {").get(30)
-    producer.send(isolated.kafka.raw_topic, key=b"wrong-key", value=good.to_json()).get(30)
-    producer.send(isolated.kafka.raw_topic, key=good.id.encode(), value=good.to_json()).get(30)
-    producer.close()
+    produce_raw(
+        isolated,
+        (b"junk", b"\xff\xfe not json {"),
+        (b"wrong-key", good.to_json()),
+        (good.id.encode(), good.to_json()),
+    )
 
     run(isolated, stop_when_idle=IDLE_SECONDS)
 
@@ -192,11 +201,7 @@ def test_dead_letters_are_replayed_once_after_a_fix(isolated: Settings) -> None:
         body="The pipeline dead-lettered it; the payload itself is fine.",
         fetched_at=datetime.now(UTC),
     )
-    ingest_files([SAMPLES / "lisbon-tram.txt"], isolated.kafka)  # creates the topics
-    producer = KafkaProducer(bootstrap_servers=isolated.kafka.bootstrap_servers, acks="all")
-    producer.send(isolated.kafka.raw_topic, key=b"wrong-key", value=good.to_json()).get(30)
-    producer.send(isolated.kafka.raw_topic, key=b"junk", value=b"{ not json").get(30)
-    producer.close()
+    produce_raw(isolated, (b"wrong-key", good.to_json()), (b"junk", b"{ not json"))
     run(isolated, stop_when_idle=IDLE_SECONDS)
     assert len(documents(isolated)) == 1
 
