@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from connectors.fetch import Fetcher, FetchPolicy
 from connectors.files import (
+    FilesConfig,
+    FilesSource,
     RecordError,
     UnreadableInput,
     article_from_mapping,
@@ -16,8 +20,10 @@ from connectors.files import (
     parse_plain_text,
     read_articles,
 )
+from connectors.source import Item, ItemError, PollContext
 from newsflow.article import Article, InvalidArticle, article_id
-from tests.conftest import SAMPLES, SEED_ARTICLE
+from tests.conftest import SAMPLES, SEED_ARTICLE, SHARED
+from tests.connectors.memory_state import MemoryState
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -172,10 +178,11 @@ def test_discover_recurses_into_directories(tmp_path: Path) -> None:
     top = write(tmp_path / "in" / "b.jsonl", "")
     nested = write(tmp_path / "in" / "deeper" / "a.TXT", "")
     also = write(tmp_path / "in" / "deeper" / "c.json", "")
+    page = write(tmp_path / "in" / "deeper" / "page.htm", "")
     write(tmp_path / "in" / "notes.md", "")
     write(tmp_path / "in" / "deeper" / "image.png", "")
     single = write(tmp_path / "single.txt", "")
-    assert discover([tmp_path / "in", single]) == [top, nested, also, single]
+    assert discover([tmp_path / "in", single]) == [top, nested, also, page, single]
 
 
 def test_discover_of_an_empty_directory(tmp_path: Path) -> None:
@@ -267,3 +274,73 @@ def test_bundled_samples_content() -> None:
     assert hints == ["-", "-", "en", "en", "es", "es", "pt", "pt"]
     sources = {a.source for a in articles if isinstance(a, Article)}
     assert {"Jornal do Tejo", "Crónica de Madrid", "The Continental Post"} <= sources
+
+
+FUNDUS = SHARED / "corpus" / "html" / "fundus" / "test_data"
+
+
+def test_html_page_uses_its_canonical_url(tmp_path: Path) -> None:
+    path = tmp_path / "saved" / "standard.html"
+    path.parent.mkdir()
+    path.write_bytes(
+        gzip.decompress((FUNDUS / "at" / "DerStandard_2024_05_03.html.gz").read_bytes())
+    )
+    [article] = read_articles(path, now=NOW)
+    assert isinstance(article, Article)
+    assert article.canonical_url is not None
+    assert article.canonical_url.startswith("https://www.derstandard.at/story/3000000218734/")
+    assert article.source == "derstandard.at"
+    assert article.title.startswith("Nach Kalifat-Rufen in Hamburg")
+    assert article.metadata["file"] == "standard.html"
+
+
+def test_html_page_without_canonical_has_no_url(tmp_path: Path) -> None:
+    body = " ".join(f"Paragraph sentence {n} of the saved article." for n in range(30))
+    path = write(
+        tmp_path / "desk" / "a.htm",
+        f"<html><head><title>T</title></head><body><p>{body}</p></body></html>",
+    )
+    [article] = read_articles(path, now=NOW)
+    assert isinstance(article, Article)
+    assert (article.url, article.canonical_url, article.source) == (None, None, "desk")
+
+
+def test_html_without_text_is_a_record_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "empty.html", "<html><body><script>x()</script></body></html>")
+    [error] = read_articles(path, now=NOW)
+    assert error == RecordError(str(path), "no main text found")
+
+
+def poll(source: FilesSource, state: MemoryState) -> list[Item | ItemError]:
+    results = list(source.poll(PollContext(fetcher=Fetcher(FetchPolicy()), state=state)))
+    state.commit([r.seen_key for r in results if isinstance(r, Item)], None)
+    return results
+
+
+def test_files_source_picks_up_new_and_appended_files_once(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    feed = write(inbox / "feed.jsonl", json.dumps({"title": "One", "body": "B"}) + "\n")
+    config = FilesConfig(name="drop", type="files", paths=[str(inbox)], label="Desk")
+    state = MemoryState()
+    first = poll(FilesSource(config), state)
+    assert [r.article.title for r in first if isinstance(r, Item)] == ["One"]
+    assert first[0].article.source == "Desk"  # type: ignore[union-attr]
+
+    with feed.open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps({"title": "Two", "body": "B"}) + "\n{broken\n")
+    write(inbox / "clip.txt", "Three\nBody\n")
+    source = FilesSource(config)  # a restart
+    second = poll(source, state)
+    assert sorted(r.article.title for r in second if isinstance(r, Item)) == ["Three", "Two"]
+    assert [(e.kind, e.location) for e in second if isinstance(e, ItemError)] == [
+        ("parse", f"{feed}:3")
+    ]
+    assert [r for r in poll(source, state) if isinstance(r, Item)] == []
+    assert [r for r in poll(FilesSource(config), state) if isinstance(r, Item)] == []
+
+
+def test_files_source_reports_missing_paths(tmp_path: Path) -> None:
+    config = FilesConfig(name="drop", type="files", paths=[str(tmp_path / "nope")])
+    [error] = poll(FilesSource(config), MemoryState())
+    assert isinstance(error, ItemError)
+    assert (error.kind, error.location) == ("unreadable", str(tmp_path / "nope"))
