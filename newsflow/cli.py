@@ -62,6 +62,73 @@ def _ingest_files(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
+# -- connectors ---------------------------------------------------------------------------------
+
+
+def _connectors_run(args: argparse.Namespace, settings: Settings) -> int:
+    import threading
+
+    from connectors.runner import run_configured, stop_on_signals
+    from connectors.sources import load_sources
+
+    sources_file = load_sources(Path(args.config))
+    metrics = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        report = run_configured(sources_file, settings, once=args.once, metrics=metrics, stop=stop)
+    return EXIT_FAILURE if args.once and report.failed_polls else EXIT_OK
+
+
+def _connectors_check(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.runner import check_configured
+    from connectors.sources import load_sources
+
+    sources_file = load_sources(Path(args.config))
+    limit = {} if args.items is None else {"max_items": args.items}
+    results = check_configured(sources_file, **limit)
+    rows: list[dict[str, object]] = [
+        {
+            "source": r.name,
+            "type": r.type,
+            "status": "ok" if r.ok else "FAILED",
+            "items": r.items,
+            "rejected": r.rejected,
+            "seconds": f"{r.seconds:.1f}",
+            "detail": (r.error or r.sample)[:80],
+        }
+        for r in results
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        _print_table(rows)
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILURE
+
+
+def _connectors_status(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from connectors.health import status_table
+    from connectors.sources import load_sources
+    from connectors.state import STATE_FILE, StateStore
+
+    configured = None
+    path = settings.stack.state_dir / STATE_FILE
+    if args.config:
+        sources_file = load_sources(Path(args.config))
+        configured = {c.name: c.type for c in sources_file.sources}
+        path = sources_file.state_path(settings.stack.state_dir)
+    with StateStore(path, create=False) as store:
+        rows = status_table(store.read_health(), configured, time.time())
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif rows:
+        _print_table(rows)
+    else:
+        print(f"no source has run yet (state: {path})")
+    return EXIT_OK
+
+
 # -- pipeline -----------------------------------------------------------------------------------
 
 
@@ -226,6 +293,71 @@ def build_parser() -> argparse.ArgumentParser:
     )
     files.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
     files.set_defaults(handler=_ingest_files)
+
+    connectors = commands.add_parser(
+        "connectors",
+        help="run, check or inspect the sources of a sources file",
+        description="Poll the feeds, sitemaps, pages, APIs and archives listed in a sources file "
+        "(YAML or TOML; see docs/CONNECTORS.md) and publish new articles to the raw topic.",
+    )
+    connector_actions = connectors.add_subparsers(dest="action", required=True, metavar="ACTION")
+    config_help = "the sources file (.yaml, .yml or .toml)"
+    connectors_run = connector_actions.add_parser(
+        "run",
+        help="poll every source continuously (or once) and publish what is new",
+        description="Poll all enabled sources with bounded concurrency and adaptive intervals; "
+        "items are marked seen only after Kafka acknowledged them, so a restart re-sends "
+        "nothing. SIGTERM/SIGINT: polls in flight stop between items, exit 0. Progress lines "
+        "go to stderr.",
+    )
+    connectors_run.add_argument("--config", required=True, metavar="FILE", help=config_help)
+    connectors_run.add_argument(
+        "--once",
+        action="store_true",
+        help="poll each source once, then exit (cron, backfills, tests); exit 1 if a poll failed",
+    )
+    connectors_run.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics (newsflow_connector_*) at http://HOST:PORT/metrics",
+    )
+    connectors_run.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address for --metrics-port (default 127.0.0.1; 0.0.0.0 for remote scrapers)",
+    )
+    connectors_run.set_defaults(handler=_connectors_run)
+    connectors_check = connector_actions.add_parser(
+        "check",
+        help="validate the sources file and probe each source once",
+        description="Validate the file, then fetch and parse each enabled source once without "
+        "publishing or marking anything seen, and print a health table; exit 1 if any source "
+        "failed.",
+    )
+    connectors_check.add_argument("--config", required=True, metavar="FILE", help=config_help)
+    connectors_check.add_argument(
+        "--items",
+        type=int,
+        metavar="N",
+        help="items to read per source before stopping (default 5)",
+    )
+    connectors_check.add_argument("--json", action="store_true", help="the table as JSON")
+    connectors_check.set_defaults(handler=_connectors_check)
+    connectors_status = connector_actions.add_parser(
+        "status",
+        help="per-source health from the state database",
+        description="Print fetches, new items, errors by kind, last success, newest item age, "
+        "current interval and next poll of each source, as last written by `connectors run` "
+        "(every heartbeat). Without --config: the default state "
+        "(<stack.state_dir>/connectors/state.sqlite), every source in it.",
+    )
+    connectors_status.add_argument(
+        "--config", metavar="FILE", help=f"{config_help}: its state file and only its sources"
+    )
+    connectors_status.add_argument("--json", action="store_true", help="the table as JSON")
+    connectors_status.set_defaults(handler=_connectors_status)
 
     pipeline = commands.add_parser("pipeline", help="run the Beam enrichment pipeline")
     pipeline_actions = pipeline.add_subparsers(dest="action", required=True, metavar="ACTION")
