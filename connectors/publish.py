@@ -15,7 +15,10 @@ in the pipeline's dead-letter record shape (``newsflow dlq list`` shows it) with
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from newsflow.article import SCHEMA_VERSION, Article, InvalidArticle
 from newsflow.kafka_topics import client_config, kafka_unavailable
 from newsflow.settings import KafkaSettings
 
+_LOG = logging.getLogger("newsflow.connectors")
 #: Sends in flight before we wait for acknowledgements; bounds memory on huge backfills.
 _MAX_PENDING = 1_000
 _SEND_TIMEOUT_SECONDS = 120
@@ -161,16 +165,34 @@ class ArticlePublisher:
             self._policy.max_article_bytes or settings.max_message_bytes,
             settings.max_message_bytes,
         )
+        self._lock = threading.Lock()
+        self._producer = self._connect()
+
+    def _connect(self) -> KafkaProducer:
         try:
-            self._producer = KafkaProducer(
-                **client_config(settings, "newsflow-connector"),
+            return KafkaProducer(
+                **client_config(self._settings, "newsflow-connector"),
                 acks="all",
                 enable_idempotence=True,
-                max_request_size=settings.max_message_bytes,
+                max_request_size=self._settings.max_message_bytes,
                 linger_ms=5,
             )
         except KafkaTimeoutError:
-            raise kafka_unavailable(settings) from None
+            raise kafka_unavailable(self._settings) from None
+
+    def _replace(self, poisoned: KafkaProducer) -> None:
+        """A fresh producer for one that hit a broker-side non-retriable error.
+
+        kafka-python's idempotent producer treats such an error (e.g. a record over the
+        topic's ``max.message.bytes``) as fatal and fails every later send with it; a runner
+        that lives for months must not be stopped by one bad record.
+        """
+        with self._lock:
+            if self._producer is not poisoned:  # another thread replaced it already
+                return
+            self._producer = self._connect()
+        with contextlib.suppress(KafkaError):
+            poisoned.close(timeout=0)
 
     def publish(self, articles: Iterable[Article]) -> Iterator[PublishResult]:
         """Send articles and yield one result per article, in order, once the broker answered."""
@@ -200,22 +222,30 @@ class ArticlePublisher:
 
     def _send(self, messages: list[_Message], indices: list[int]) -> dict[int, KafkaError]:
         """Send the given messages; the errors of those not acknowledged, by index."""
+        producer = self._producer
         failed: dict[int, KafkaError] = {}
         pending = []
         for i in indices:
             m = messages[i]
             try:
-                future = self._producer.send(m.topic, key=m.key, value=m.value, headers=m.headers)
+                future = producer.send(m.topic, key=m.key, value=m.value, headers=m.headers)
             except KafkaError as exc:  # raised before sending, e.g. MessageSizeTooLargeError
                 failed[i] = exc
             else:
                 pending.append((i, future))
-        self._producer.flush(timeout=_SEND_TIMEOUT_SECONDS)
+        # kafka-python can raise here after splitting a batch the broker refused; the
+        # per-message futures below are the truth either way.
+        with contextlib.suppress(KafkaError):
+            producer.flush(timeout=_SEND_TIMEOUT_SECONDS)
+        broker_refused = False
         for i, future in pending:
             try:
                 future.get(timeout=_SEND_TIMEOUT_SECONDS)
             except KafkaError as exc:
                 failed[i] = exc
+                broker_refused = broker_refused or not exc.retriable
+        if broker_refused:
+            self._replace(producer)
         return failed
 
     def _message(self, article: Article) -> _Message:
@@ -248,7 +278,12 @@ class ArticlePublisher:
         )
 
     def close(self) -> None:
-        self._producer.close(timeout=_SEND_TIMEOUT_SECONDS)
+        """Close the producer. Every result was already reported, so a flush error here (a
+        kafka-python quirk after it split a batch the broker refused) is logged, not raised."""
+        try:
+            self._producer.close(timeout=_SEND_TIMEOUT_SECONDS)
+        except KafkaError as exc:
+            _LOG.warning("Kafka producer did not close cleanly: %s", exc)
 
     def __enter__(self) -> ArticlePublisher:
         return self

@@ -178,17 +178,18 @@ def load_sources(path: Path) -> SourcesFile:
     first_index: dict[str, int] = {}
     for index, entry in enumerate(entries):
         where = f"sources[{index}]"
-        config = _source(entry, where, inherited, problems)
-        if config is None:
-            continue
-        if config.name in first_index:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and name in first_index:
             problems.append(
-                f"{where}.name: duplicate name {config.name!r} "
-                f"(also sources[{first_index[config.name]}]); names identify state and metrics"
+                f"{where}.name: duplicate name {name!r} (also sources[{first_index[name]}]); "
+                "names identify state and metrics"
             )
             continue
-        first_index[config.name] = index
-        configs.append(config)
+        if isinstance(name, str):
+            first_index[name] = index
+        config = _source(entry, where, inherited, problems)
+        if config is not None:
+            configs.append(config)
     loaded = SourcesFile(path, defaults, tuple(configs))
     for build in (loaded.fetch_policy, loaded.publish_policy, loaded.run_options):
         try:
