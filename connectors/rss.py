@@ -251,7 +251,7 @@ def _looks_like_json(data: bytes, content_type: str | None) -> bool:
 def _parse_json_feed(data: bytes, url: str) -> ParsedFeed:
     try:
         document = json.loads(data)
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError too
         return _failed(url, "parse", f"not valid JSON: {exc}")
     if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
         _JSON_FEED_VERSION
@@ -294,7 +294,7 @@ def _from_json_item(
         published_at=_iso_datetime(entry.get("date_published") or entry.get("date_modified")),
         authors=_json_authors(entry) or feed_authors,
         language=_language_code(entry.get("language")) or feed_language,
-        categories=_unique(entry.get("tags") or ()),
+        categories=_unique(entry["tags"] if isinstance(entry.get("tags"), list) else ()),
     )
 
 
@@ -352,7 +352,6 @@ class RssSource:
             etag=state.get("etag"),
             last_modified=state.get("last_modified"),
             accept=FEED_ACCEPT,
-            policy=context.fetcher.policy.for_source(self.config),
         )
         if response.not_modified:
             return

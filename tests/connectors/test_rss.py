@@ -6,6 +6,7 @@ links, text, languages, dates) and from the bytes themselves (legacy encodings).
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from connectors.source import Item, ItemError, PollContext
 from tests.conftest import SHARED
 from tests.connectors.conftest import LocalSite, Reply, Request
 from tests.connectors.memory_state import MemoryState
+from tests.connectors.test_safe_xml import billion_laughs
 
 FEEDS = SHARED / "corpus" / "feeds"
 FEEDPARSER = FEEDS / "feedparser-tests" / "tests"
@@ -259,16 +261,32 @@ def test_json_feed() -> None:
         (b"\x1f\x8b\x08\x00rest", "gzip"),
         (b'{"title": "not a feed"}', "not a JSON Feed"),
         (b"{broken", "not valid JSON"),
+        (b'{"a":' * 100_000, "not valid JSON"),
         (b"<html><body><p>hello</p></body></html>", "not an RSS"),
         (b'<!DOCTYPE r [<!ENTITY a "b">]><rss version="2.0"/>', "declares entity 'a'"),
     ],
-    ids=["gzip", "json-not-feed", "bad-json", "html", "entity"],
+    ids=["gzip", "json-not-feed", "bad-json", "deep-json", "html", "entity"],
 )
 def test_feed_level_errors_say_why(document: bytes, reason: str) -> None:
     feed = parse_feed(document, url="https://example.org/feed")
     assert feed.error is not None
     assert reason in feed.error.reason
     assert feed.items == ()
+
+
+def test_json_feed_fields_of_the_wrong_type_are_ignored() -> None:
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "items": [
+            {"id": 7, "url": ["x"], "title": "T", "tags": "news", "date_published": "2026-09-01"},
+            "not an item",
+        ],
+    }
+    feed = parse_feed(json.dumps(document).encode(), url="https://example.org/feed.json")
+    (only,) = feed.items
+    assert (only.guid, only.link, only.title, only.categories) == ("7", None, "T", ())
+    assert only.published_at is None  # no offset: ambiguous
+    assert feed.warning == "1 items are not JSON objects"
 
 
 def test_an_ill_formed_feed_keeps_its_items_with_a_warning() -> None:
@@ -455,8 +473,6 @@ def test_duplicate_guids_are_one_item_and_the_newest_date_is_exposed(
 
 
 def test_an_unsafe_feed_is_one_clear_error(local_site: LocalSite, fetcher: Fetcher) -> None:
-    from tests.connectors.test_safe_xml import billion_laughs
-
     local_site.routes["/feed.xml"] = Reply(200, billion_laughs(), content_type="application/xml")
     state = MemoryState()
     (error,) = poll(source(local_site), fetcher, state)
