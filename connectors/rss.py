@@ -8,7 +8,11 @@ as a response header. feedparser 6 does not read JSON Feed; that format is mappe
 
 HTML in titles, summaries and content is reduced to plain text by ``connectors.pages``'
 ``html_to_text`` from the *raw* markup (feedparser's own sanitizer is off): one parser, the same
-as a browser's, decides what is script, rather than two sanitizers disagreeing.
+as a browser's, decides what is script, rather than two sanitizers disagreeing. Text typed as
+plain that still contains tags is reduced the same way: in RSS the type is only feedparser's
+guess, double-escaped HTML is common, and no tag may reach the wire. The price is that a literal
+"<T>" in a plain-text title is dropped. HTML escaped twice (text that reads "<script>" after
+one pass) is reduced again.
 
 Polling: a conditional GET with the stored ETag / Last-Modified; a 304 yields nothing. Items the
 state has already seen are dropped before any page is fetched. An item with only a short summary
@@ -79,6 +83,10 @@ _JSON_FEED_VERSION = "https://jsonfeed.org/version/"
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
 _LANGUAGE = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9-]*)?\s*$")
 _SPACES = re.compile(r"[^\S\n]+")
+#: Something a browser would take for a tag, a comment or a declaration.
+_MARKUP = re.compile(r"<[A-Za-z!/?]")
+#: HTML escaped twice shows tags as text after one pass; feeds that do so are common enough.
+_MARKUP_PASSES = 3
 
 
 @dataclass(frozen=True)
@@ -200,8 +208,13 @@ def _text(detail: Mapping[str, Any] | None) -> str:
 
 
 def _as_text(value: str, content_type: str | None) -> str:
-    if (content_type or "").lower() in _HTML_TYPES:
-        return html_to_text(value)
+    """Plain text; text typed as plain that still holds tags is reduced as HTML (module doc)."""
+    if (content_type or "").lower() in _HTML_TYPES or _MARKUP.search(value):
+        for _ in range(_MARKUP_PASSES):
+            value = html_to_text(value)
+            if not _MARKUP.search(value):
+                break
+        return value
     lines = (_SPACES.sub(" ", line).strip() for line in value.splitlines())
     return "\n".join(line for line in lines if line)
 

@@ -191,11 +191,12 @@ def test_sanitized_content_keeps_the_text(name: str) -> None:
         (FP + "wellformed/lang/entry_content_xml_lang_underscore.xml", "language", "en"),
         # Expect: entries[0]['tags'][0]['term'] == 'Freir\xe4ume'
         (FP + "wellformed/atom10/entry_category_term_non_ascii.xml", "category", "Freir\xe4ume"),
-        # Expect: entries[0]['content'][0]['value'] == 'History of the <blink> tag' (text/plain)
+        # Expect: ... == 'History of the <blink> tag' (text/plain). We differ on purpose: text
+        # that holds a tag is reduced as HTML, so no markup goes on the wire.
         (
             FP + "wellformed/atom10/entry_content_text_plain_brackets.xml",
             "content",
-            "History of the <blink> tag",
+            "History of the tag",
         ),
         # Expect: entries[0]['published'] == 'Thu, 01 Jan 2004 19:48:21 GMT'
         (
@@ -272,6 +273,19 @@ def test_feed_level_errors_say_why(document: bytes, reason: str) -> None:
     assert feed.error is not None
     assert reason in feed.error.reason
     assert feed.items == ()
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Hi &lt;script&gt;alert(1)&lt;/script&gt;there",  # escaped once: RSS titles are "text"
+        "Hi &amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;there",  # escaped twice
+    ],
+)
+def test_markup_in_plain_text_fields_is_reduced_too(title: str) -> None:
+    document = f'<rss version="2.0"><channel><item><title>{title}</title></item></channel></rss>'
+    (only,) = parse_feed(document.encode(), url="https://example.org/feed").items
+    assert only.title == "Hi there"
 
 
 def test_json_feed_fields_of_the_wrong_type_are_ignored() -> None:
