@@ -27,7 +27,8 @@ get a 304 and the rest would wait for the feed to change. This relies on the run
 Kafka acknowledged its items, so a crash before that re-reads the feed.
 
 After a poll, ``RssSource.newest_item_at`` holds the newest item date in the feed (unchanged on a
-304, ``None`` until known): the runner's adaptive backoff reads it.
+304, ``None`` until known), for a scheduler that wants to know how lively the feed is; the runner
+today judges that from the items it publishes.
 """
 
 from __future__ import annotations
