@@ -233,18 +233,30 @@ class _ModePipeline:
         assert isinstance(self._process.stdout, io.BufferedReader)
         payload = stream_text.replace("\x00", " ").encode("utf-8") + b"\n\x00"
         with self._lock:
+            # Write from another thread while we read: a text larger than the pipe buffers
+            # would otherwise block both sides (we on stdin, the engine on a full stdout).
+            writer = threading.Thread(target=self._write, args=(payload,), daemon=True)
+            writer.start()
             try:
-                self._process.stdin.write(payload)
-                self._process.stdin.flush()
                 output = bytearray()
                 while not output.endswith(b"\x00"):
                     chunk = self._process.stdout.read1(65536)
                     if not chunk:
                         raise TranslationError("the Apertium process exited")
                     output += chunk
-            except (BrokenPipeError, OSError) as exc:
+            except OSError as exc:
                 raise TranslationError(f"the Apertium process failed: {exc}") from exc
+            finally:
+                writer.join()
         return output.rstrip(b"\x00").decode("utf-8", errors="replace").strip()
+
+    def _write(self, payload: bytes) -> None:
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(payload)
+            self._process.stdin.flush()
+        except OSError:
+            pass  # the process died; the reader sees end of file and says so
 
     def close(self) -> None:
         if self._process.stdin:

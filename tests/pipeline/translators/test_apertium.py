@@ -162,3 +162,12 @@ def test_institutions_and_places_are_left_to_the_engine(apertium: ApertiumTransl
         ["El presidente de Grecia visitó París. La Casa Blanca respondió."], ("es", "en")
     )
     assert "Greece" in out and "Paris" in out and "White House" in out
+
+
+def test_a_request_larger_than_the_pipe_buffers_does_not_deadlock(
+    apertium: ApertiumTranslator,
+) -> None:
+    paragraph = "El gobierno anunció nuevas medidas económicas para el próximo año. " * 20
+    texts = [paragraph] * 200  # ~270 kB in one request, several times a pipe's 64 kB
+    out = apertium.translate(texts, ("pt", "es", "en")[1:])
+    assert len(out) == 200 and all("government" in t.lower() for t in out)
