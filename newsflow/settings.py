@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -111,6 +111,42 @@ class TranslationSettings(BaseModel):
     http_requests_per_second: float = Field(5.0, gt=0)
 
 
+class DedupeSettings(BaseModel):
+    """Exact and near-duplicate detection and story clustering (see pipeline/dedupe.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    #: flag: index duplicates with duplicate_of set (nothing is lost) | suppress: do not index them
+    duplicates: Literal["flag", "suppress"] = "flag"
+    #: Word n-grams of the English content words (stop words dropped); 1 lets translations meet.
+    shingle_size: int = Field(1, ge=1, le=5)
+    num_perm: int = Field(128, ge=16, le=1024)
+    #: LSH: bands x rows must not exceed num_perm; more bands, lower rows = more candidates.
+    bands: int = Field(64, ge=1)
+    rows: int = Field(2, ge=1)
+    seed: int = 1
+    #: Exact Jaccard of the shingle sets at or above which two articles are one story.
+    cluster_threshold: float = Field(0.2, gt=0, le=1)
+    #: ... and at or above which the later one is a duplicate_of the first.
+    duplicate_threshold: float = Field(0.7, gt=0, le=1)
+    #: Candidates verified per article (the most band matches first).
+    max_candidates: int = Field(20, ge=1)
+    #: Articles further apart than this (by publication or fetch time) are never linked, and
+    #: fingerprints older than it are evicted.
+    window_days: float = Field(7.0, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DedupeSettings:
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(
+                f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}"
+            )
+        if self.duplicate_threshold < self.cluster_threshold:
+            raise ValueError("duplicate_threshold must be at least cluster_threshold")
+        return self
+
+
 class StackSettings(BaseModel):
     """The local development stack started by ``newsflow stack up``."""
 
@@ -146,6 +182,7 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     nlp: NlpSettings = Field(default_factory=NlpSettings)
     translation: TranslationSettings = Field(default_factory=TranslationSettings)
+    dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
 
     def namespaced(self, name: str) -> Settings:

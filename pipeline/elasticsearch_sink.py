@@ -26,7 +26,7 @@ from elasticsearch.helpers import streaming_bulk
 from newsflow.index import ElasticsearchUnavailable, client, ensure_index, write_alias
 from newsflow.settings import ElasticsearchSettings
 from pipeline.dead_letter import DeadLetter
-from pipeline.enriched import EnrichedArticle, Translation, facets
+from pipeline.enriched import Duplication, EnrichedArticle, Translation, facets
 from pipeline.kafka_source import Origin
 from pipeline.stage import Batch
 
@@ -52,6 +52,7 @@ def to_document(item: EnrichedArticle, indexed_at: datetime) -> dict[str, Any]:
             {**asdict(entity), "surface_forms": list(entity.surface_forms)}
             for entity in item.entities
         ],
+        dedupe=_duplication(item.duplication) if item.duplication else None,
         indexed_at=indexed_at.isoformat(),
         kafka={
             "topic": item.origin.topic,
@@ -60,6 +61,12 @@ def to_document(item: EnrichedArticle, indexed_at: datetime) -> dict[str, Any]:
         },
     )
     return {k: v for k, v in document.items() if v is not None}
+
+
+def _duplication(duplication: Duplication) -> dict[str, Any]:
+    fields = asdict(duplication)
+    del fields["suppressed"]  # suppressed documents are never indexed
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _provenance(translation: Translation) -> dict[str, Any]:
@@ -189,7 +196,12 @@ class IndexDocuments(beam.DoFn):
         acknowledged = list(batch.acknowledged)
         letters = list(batch.dead_letters)
         delays = retry_delays(self._settings.retry_budget_seconds)
-        pending = list(batch.articles)
+        pending = []
+        for item in batch.articles:
+            if item.duplication is not None and item.duplication.suppressed:
+                acknowledged.append(item.origin)  # a duplicate, not indexed by choice
+            else:
+                pending.append(item)
         while pending:
             outcome = self._bulk(pending)
             beam.metrics.Metrics.counter(STAGE, "indexed").inc(len(outcome.acknowledged))

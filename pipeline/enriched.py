@@ -52,12 +52,28 @@ class Translation:
 
 
 @dataclass(frozen=True)
+class Duplication:
+    """Where an article stands among the stories already seen (pipeline.dedupe)."""
+
+    content_hash: str
+    #: The story cluster: the id of its first-seen article (its own id when it starts one).
+    cluster_id: str
+    #: The first-seen article this one copies (same content, or above the duplicate threshold).
+    duplicate_of: str | None = None
+    #: Exact Jaccard similarity to the article it was matched with (0 when it matched none).
+    similarity: float = 0.0
+    #: Not indexed (dedupe.duplicates = suppress); its offset is committed all the same.
+    suppressed: bool = False
+
+
+@dataclass(frozen=True)
 class EnrichedArticle:
     article: Article
     origin: Origin
     language: LanguageGuess | None = None
     translation: Translation | None = None
     entities: tuple[Entity, ...] = ()
+    duplication: Duplication | None = None
 
     @property
     def text(self) -> str:

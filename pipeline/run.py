@@ -1,6 +1,6 @@
 """The pipeline topology, in one place.
 
-Kafka -> decode -> language -> translation -> entities -> Elasticsearch.
+Kafka -> decode -> language -> translation -> dedupe -> entities -> Elasticsearch.
 
 Each bundle's records travel as one ``Batch`` through a linear chain of DoFns (no Flatten, so
 the runner fuses it into one stage and runs it per bundle): every stage passes on what it
@@ -27,6 +27,8 @@ from newsflow.kafka_topics import ensure_topics
 from newsflow.settings import Settings
 from pipeline.dead_letter import WriteDeadLetters
 from pipeline.decode import DecodeArticles
+from pipeline.dedupe import Deduplication
+from pipeline.dedupe_store import ElasticsearchFingerprints
 from pipeline.elasticsearch_sink import IndexDocuments
 from pipeline.entities import EntityExtraction
 from pipeline.kafka_source import CommitOffsets, ReadFromKafkaPartitions, request_drain
@@ -42,7 +44,7 @@ _LOG = logging.getLogger("newsflow.pipeline")
 def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | None) -> None:
     """Add the newsflow transforms to ``pipeline``: one linear chain, fused into one stage."""
     nlp = settings.nlp
-    (
+    enriched = (
         pipeline
         | "ReadKafka" >> ReadFromKafkaPartitions(settings.kafka, stop_when_idle)
         | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=nlp.batch_size)
@@ -58,6 +60,18 @@ def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | N
                 )
             )
         )
+    )
+    if settings.dedupe.enabled:
+        enriched |= "Deduplicate" >> beam.ParDo(
+            RunStage(
+                Deduplication(
+                    settings.dedupe,
+                    partial(ElasticsearchFingerprints, settings.elasticsearch, settings.dedupe),
+                )
+            )
+        )
+    (
+        enriched
         | "ExtractEntities"
         >> beam.ParDo(
             RunStage(

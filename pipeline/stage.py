@@ -19,6 +19,7 @@ from typing import Protocol
 
 import apache_beam as beam
 
+from newsflow.index import ElasticsearchUnavailable
 from pipeline.dead_letter import DeadLetter
 from pipeline.enriched import EnrichedArticle
 from pipeline.kafka_source import Origin
@@ -56,6 +57,8 @@ class RunStage(beam.DoFn):
         try:
             yield replace(batch, articles=tuple(self._stage.run(articles)))
             return
+        except ElasticsearchUnavailable:
+            raise  # the service, not the articles: fail the bundle, commit nothing
         except Exception:
             pass
         survivors: list[EnrichedArticle] = []
@@ -63,6 +66,8 @@ class RunStage(beam.DoFn):
         for item in articles:
             try:
                 survivors.extend(self._stage.run([item]))
+            except ElasticsearchUnavailable:
+                raise
             except Exception as exc:
                 beam.metrics.Metrics.counter(self._stage.name, "failed").inc()
                 letters.append(

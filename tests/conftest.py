@@ -57,6 +57,7 @@ def isolated(stack: Settings) -> Iterator[Settings]:
     from kafka import KafkaAdminClient
 
     from newsflow.index import client, concrete_index_name
+    from pipeline.dedupe_store import dedupe_index
 
     name = f"test-{uuid.uuid4().hex[:10]}"
     settings = stack.namespaced(name)
@@ -72,4 +73,5 @@ def isolated(stack: Settings) -> Iterator[Settings]:
         admin.close()
     es = client(settings.elasticsearch)
     es.indices.delete(index=concrete_index_name(name), ignore_unavailable=True)
+    es.indices.delete(index=dedupe_index(name), ignore_unavailable=True)
     es.close()

@@ -1,0 +1,232 @@
+"""De-duplication and story clustering: exact copies, near-duplicates, translations of one story.
+
+Runs after translation, on the English text, so a Spanish wire story and its English version
+can meet. For each article:
+
+1. **Replay**: an article whose fingerprint is already stored with the same content keeps its
+   stored decision, so replaying the topic changes no cluster ids and no counts.
+2. **Candidates**: stored articles within the time window that share its content hash or at
+   least one LSH band key (best-matching first, at most ``max_candidates``), plus earlier
+   articles of the same batch.
+3. **Verification**: the exact Jaccard similarity of the shingle sets decides. At or above
+   ``cluster_threshold`` the article joins the best candidate's story cluster; at or above
+   ``duplicate_threshold`` (or with the same content) it is a ``duplicate_of`` the first-seen
+   article of that copy. Otherwise it starts a cluster of its own.
+
+The fingerprints live in a ``FingerprintStore`` (``pipeline.dedupe_store``): Elasticsearch in the
+pipeline, so the state is shared by every worker and survives restarts, runner changes and index
+rollovers; memory in the benchmark and unit tests. The stage itself holds nothing between
+batches, so its memory does not grow with the stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import apache_beam as beam
+
+from newsflow.settings import DedupeSettings
+from pipeline.enriched import Duplication, EnrichedArticle
+from pipeline.fingerprint import Fingerprint, Hashes, jaccard
+
+
+@dataclass(frozen=True)
+class StoredFingerprint:
+    """An article's fingerprint and the decision taken for it, as the store keeps them."""
+
+    article_id: str
+    time: datetime
+    content_hash: str
+    shingles: Hashes
+    band_keys: tuple[str, ...]
+    cluster_id: str
+    duplicate_of: str | None = None
+    similarity: float = 0.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a candidate lookup needs to know about one new article."""
+
+    article_id: str
+    time: datetime
+    fingerprint: Fingerprint
+
+
+class FingerprintStore(Protocol):
+    def load(self) -> None: ...
+
+    def known(self, article_ids: list[str]) -> dict[str, StoredFingerprint]:
+        """The stored fingerprints of these articles (seen before: a replay or an update)."""
+        ...
+
+    def candidates(self, probes: list[Probe]) -> list[list[StoredFingerprint]]:
+        """Per probe: stored articles within the window sharing its content hash or a band."""
+        ...
+
+    def add(self, fingerprints: list[StoredFingerprint]) -> None: ...
+
+    def evict(self, before: datetime) -> int:
+        """Forget fingerprints older than ``before``; returns how many were removed."""
+        ...
+
+
+def fingerprint_of(item: EnrichedArticle, settings: DedupeSettings) -> Fingerprint:
+    """The fingerprint of the English text (the original when there is no English version)."""
+    return Fingerprint.of(
+        item.english_text or item.text,
+        shingle_size=settings.shingle_size,
+        num_perm=settings.num_perm,
+        bands=settings.bands,
+        rows=settings.rows,
+        seed=settings.seed,
+    )
+
+
+def article_time(item: EnrichedArticle) -> datetime:
+    """The time the window is measured in: publication, else fetch time."""
+    return item.article.published_at or item.article.fetched_at
+
+
+def within_window(a: datetime, b: datetime, settings: DedupeSettings) -> bool:
+    return abs(a - b) <= timedelta(days=settings.window_days)
+
+
+def decide(
+    probe: Probe, candidates: Iterable[StoredFingerprint], settings: DedupeSettings
+) -> StoredFingerprint:
+    """The pure decision: which story the article belongs to, and what it duplicates."""
+    fingerprint = probe.fingerprint
+    best: StoredFingerprint | None = None
+    best_similarity = 0.0
+    for candidate in candidates:
+        if candidate.article_id == probe.article_id or not within_window(
+            candidate.time, probe.time, settings
+        ):
+            continue
+        if candidate.content_hash == fingerprint.content_hash:
+            similarity = 1.0
+        else:
+            similarity = jaccard(fingerprint.shingles, candidate.shingles)
+        if similarity > best_similarity or (
+            similarity == best_similarity and best is not None and candidate.time < best.time
+        ):
+            best, best_similarity = candidate, similarity
+    own = StoredFingerprint(
+        article_id=probe.article_id,
+        time=probe.time,
+        content_hash=fingerprint.content_hash,
+        shingles=fingerprint.shingles,
+        band_keys=fingerprint.band_keys,
+        cluster_id=probe.article_id,
+    )
+    if best is None or best_similarity < settings.cluster_threshold:
+        return own
+    copies = (
+        best.content_hash == fingerprint.content_hash
+        or best_similarity >= settings.duplicate_threshold
+    )
+    return replace(
+        own,
+        cluster_id=best.cluster_id,
+        duplicate_of=(best.duplicate_of or best.article_id) if copies else None,
+        similarity=round(best_similarity, 4),
+    )
+
+
+def shares_a_key(a: StoredFingerprint, probe: Probe) -> bool:
+    return a.content_hash == probe.fingerprint.content_hash or not set(a.band_keys).isdisjoint(
+        probe.fingerprint.band_keys
+    )
+
+
+def decide_batch(
+    probes: list[Probe], store: FingerprintStore, settings: DedupeSettings
+) -> tuple[list[StoredFingerprint], list[StoredFingerprint]]:
+    """Decisions for a batch, in order, and the new fingerprints to store.
+
+    Earlier articles of the batch are candidates for later ones, so two copies arriving together
+    are linked too.
+    """
+    known = store.known([p.article_id for p in probes])
+    fresh = [
+        p
+        for p in probes
+        if p.article_id not in known
+        or known[p.article_id].content_hash != p.fingerprint.content_hash
+    ]
+    found = dict(zip((p.article_id for p in fresh), store.candidates(fresh), strict=True))
+    decisions: list[StoredFingerprint] = []
+    new: list[StoredFingerprint] = []
+    for probe in probes:
+        if probe.article_id not in found:
+            decisions.append(known[probe.article_id])
+            continue
+        in_batch = [d for d in new if shares_a_key(d, probe)]
+        decision = decide(probe, [*found[probe.article_id], *in_batch], settings)
+        decisions.append(decision)
+        new.append(decision)
+    return decisions, new
+
+
+class Deduplication:
+    """The pipeline stage (run by ``pipeline.stage.RunStage``)."""
+
+    name = "dedupe"
+
+    def __init__(
+        self, settings: DedupeSettings, store_factory: Callable[[], FingerprintStore]
+    ) -> None:
+        self._settings = settings
+        self._store_factory = store_factory
+        self._store: FingerprintStore | None = None
+        self._evicted_until: datetime | None = None
+
+    def load(self) -> None:
+        self._store = self._store_factory()
+        self._store.load()
+
+    def run(self, batch: list[EnrichedArticle]) -> list[EnrichedArticle]:
+        assert self._store is not None, "load() first"
+        if not batch:
+            return batch
+        probes = [
+            Probe(item.article.id, article_time(item), fingerprint_of(item, self._settings))
+            for item in batch
+        ]
+        decisions, new = decide_batch(probes, self._store, self._settings)
+        self._store.add(new)
+        self._evict_expired(max(p.time for p in probes))
+        suppress = self._settings.duplicates == "suppress"
+        result = []
+        for item, decision in zip(batch, decisions, strict=True):
+            if decision.duplicate_of:
+                beam.metrics.Metrics.counter(self.name, "duplicates").inc()
+            elif decision.cluster_id != decision.article_id:
+                beam.metrics.Metrics.counter(self.name, "clustered").inc()
+            duplication = Duplication(
+                content_hash=decision.content_hash,
+                cluster_id=decision.cluster_id,
+                duplicate_of=decision.duplicate_of,
+                similarity=decision.similarity,
+                suppressed=suppress and decision.duplicate_of is not None,
+            )
+            result.append(replace(item, duplication=duplication))
+        return result
+
+    def _evict_expired(self, newest: datetime) -> None:
+        """Like a timer per window: drop fingerprints a full window older than the newest seen.
+
+        Runs at most once per tenth of a window, so its cost is spread thin over the stream.
+        """
+        assert self._store is not None
+        window = timedelta(days=self._settings.window_days)
+        horizon = newest - window
+        if self._evicted_until is not None and horizon - self._evicted_until < window / 10:
+            return
+        removed = self._store.evict(horizon)
+        beam.metrics.Metrics.counter(self.name, "evicted").inc(removed)
+        self._evicted_until = horizon

@@ -1,0 +1,270 @@
+"""Where de-duplication fingerprints live: Elasticsearch for the pipeline, memory for benchmarks.
+
+The Elasticsearch store keeps one small document per article in ``<alias>-dedupe``, keyed by
+article id: content hash and band keys as keyword fields (so candidates are found with one
+search per article, batched in one ``msearch``), the shingle set as an unindexed binary field
+(so candidates are verified exactly), and the decision taken. It is shared by every worker and
+survives restarts and runner changes; it is separate from the news index, so an index rollover
+or a reindex does not touch it, and its eviction never deletes news.
+
+Our own writes use ``refresh=True`` so the next batch sees them; another worker's writes are
+visible once it has refreshed too, so two copies processed at the same instant by two workers
+can miss each other. That window is one batch long.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import numpy as np
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch.helpers import bulk
+
+from newsflow.index import ElasticsearchUnavailable, client
+from newsflow.settings import DedupeSettings, ElasticsearchSettings
+from pipeline.dedupe import Probe, StoredFingerprint, shares_a_key, within_window
+from pipeline.elasticsearch_sink import retry_delays
+
+_LOG = logging.getLogger("newsflow.pipeline")
+T = TypeVar("T")
+
+MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "time": {"type": "date"},
+        "content_hash": {"type": "keyword"},
+        "bands": {"type": "keyword"},
+        "shingles": {"type": "binary"},
+        "cluster_id": {"type": "keyword"},
+        "duplicate_of": {"type": "keyword"},
+        "similarity": {"type": "float", "index": False},
+    },
+}
+
+
+def dedupe_index(alias: str) -> str:
+    return f"{alias}-dedupe"
+
+
+def to_source(fingerprint: StoredFingerprint) -> dict[str, Any]:
+    return {
+        "time": fingerprint.time.isoformat(),
+        "content_hash": fingerprint.content_hash,
+        "bands": list(fingerprint.band_keys),
+        "shingles": base64.b64encode(fingerprint.shingles.astype("<u4").tobytes()).decode(),
+        "cluster_id": fingerprint.cluster_id,
+        "duplicate_of": fingerprint.duplicate_of,
+        "similarity": fingerprint.similarity,
+    }
+
+
+def from_source(article_id: str, source: dict[str, Any]) -> StoredFingerprint:
+    return StoredFingerprint(
+        article_id=article_id,
+        time=datetime.fromisoformat(source["time"]),
+        content_hash=source["content_hash"],
+        shingles=np.frombuffer(base64.b64decode(source["shingles"]), dtype="<u4").astype(np.uint32),
+        band_keys=tuple(source.get("bands", ())),
+        cluster_id=source["cluster_id"],
+        duplicate_of=source.get("duplicate_of"),
+        similarity=source.get("similarity", 0.0),
+    )
+
+
+def candidate_query(probe: Probe, window_days: float, size: int) -> dict[str, Any]:
+    """Stored articles in the window sharing the content hash or a band; most bands first."""
+    seconds = int(window_days * 86_400)
+    at = probe.time.isoformat()
+    return {
+        "size": size,
+        "query": {
+            "bool": {
+                # Scores count shared bands (an exact copy outranks them all).
+                "should": [
+                    {
+                        "constant_score": {
+                            "filter": {"term": {"content_hash": probe.fingerprint.content_hash}},
+                            "boost": 1_000,
+                        }
+                    },
+                    *(
+                        {"constant_score": {"filter": {"term": {"bands": key}}}}
+                        for key in probe.fingerprint.band_keys
+                    ),
+                ],
+                "minimum_should_match": 1,
+                "filter": {
+                    "range": {"time": {"gte": f"{at}||-{seconds}s", "lte": f"{at}||+{seconds}s"}}
+                },
+                "must_not": [{"ids": {"values": [probe.article_id]}}],
+            }
+        },
+    }
+
+
+class ElasticsearchFingerprints:
+    """The pipeline's ``FingerprintStore``; Elasticsearch outages are retried within the budget."""
+
+    def __init__(self, elasticsearch: ElasticsearchSettings, dedupe: DedupeSettings) -> None:
+        self._settings = elasticsearch
+        self._dedupe = dedupe
+        self._index = dedupe_index(elasticsearch.index_alias)
+        self._es: Elasticsearch | None = None
+
+    def load(self) -> None:
+        self._es = client(self._settings)
+        self._retry(self._ensure_index)
+
+    def _ensure_index(self) -> None:
+        assert self._es is not None
+        if not self._es.indices.exists(index=self._index):
+            try:
+                self._es.indices.create(
+                    index=self._index,
+                    settings={"number_of_shards": 1, "number_of_replicas": 0},
+                    mappings=MAPPINGS,
+                )
+            except ApiError as exc:
+                if exc.meta.status != 400 or "already_exists" not in str(exc):
+                    raise
+
+    def known(self, article_ids: list[str]) -> dict[str, StoredFingerprint]:
+        es = self._client()
+        response = self._retry(lambda: es.mget(index=self._index, ids=article_ids))
+        return {
+            doc["_id"]: from_source(doc["_id"], doc["_source"])
+            for doc in response["docs"]
+            if doc.get("found")
+        }
+
+    def candidates(self, probes: list[Probe]) -> list[list[StoredFingerprint]]:
+        if not probes:
+            return []
+        es = self._client()
+        searches: list[dict[str, Any]] = []
+        for probe in probes:
+            searches += [
+                {"index": self._index},
+                candidate_query(probe, self._dedupe.window_days, self._dedupe.max_candidates),
+            ]
+        response = self._retry(lambda: es.msearch(searches=searches))
+        found = []
+        for result in response["responses"]:
+            if "error" in result:
+                raise ElasticsearchUnavailable(f"dedupe lookup failed: {result['error']}")
+            found.append(
+                [from_source(hit["_id"], hit["_source"]) for hit in result["hits"]["hits"]]
+            )
+        return found
+
+    def add(self, fingerprints: list[StoredFingerprint]) -> None:
+        if not fingerprints:
+            return
+        es = self._client()
+        actions = [
+            {"_index": self._index, "_id": f.article_id, "_source": to_source(f)}
+            for f in fingerprints
+        ]
+        self._retry(lambda: bulk(es, actions, refresh=True, max_retries=3))
+
+    def evict(self, before: datetime) -> int:
+        es = self._client()
+        response = self._retry(
+            lambda: es.delete_by_query(
+                index=self._index,
+                query={"range": {"time": {"lt": before.isoformat()}}},
+                conflicts="proceed",
+                refresh=True,
+            )
+        )
+        return int(response.get("deleted", 0))
+
+    def _client(self) -> Elasticsearch:
+        assert self._es is not None, "load() first"
+        return self._es
+
+    def _retry(self, call: Callable[[], T]) -> T:
+        """Retry connection failures and overload within the budget, then fail the bundle."""
+        delays = retry_delays(self._settings.retry_budget_seconds)
+        while True:
+            try:
+                return call()
+            except (TransportError, ApiError) as exc:
+                status = getattr(getattr(exc, "meta", None), "status", None)
+                if isinstance(exc, ApiError) and status not in (429, 502, 503, 504):
+                    raise
+                delay = next(delays, None)
+                if delay is None:
+                    raise ElasticsearchUnavailable(
+                        f"dedupe store at {self._settings.url} unavailable after "
+                        f"{self._settings.retry_budget_seconds:.0f}s: {exc}; offsets were not "
+                        "committed, restart the pipeline once Elasticsearch is healthy"
+                    ) from exc
+                _LOG.warning("dedupe store unavailable (%s); retrying in %.0fs", exc, delay)
+                time.sleep(delay)
+
+
+class MemoryFingerprints:
+    """A ``FingerprintStore`` in one process's memory, with the same window semantics."""
+
+    def __init__(self, dedupe: DedupeSettings) -> None:
+        self._dedupe = dedupe
+        self._by_id: dict[str, StoredFingerprint] = {}
+        self._by_key: dict[str, set[str]] = {}
+
+    def load(self) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def known(self, article_ids: list[str]) -> dict[str, StoredFingerprint]:
+        return {i: self._by_id[i] for i in article_ids if i in self._by_id}
+
+    def candidates(self, probes: list[Probe]) -> list[list[StoredFingerprint]]:
+        found = []
+        for probe in probes:
+            keys = (probe.fingerprint.content_hash, *probe.fingerprint.band_keys)
+            counts: dict[str, int] = {}
+            for key in keys:
+                for article_id in self._by_key.get(key, ()):
+                    counts[article_id] = counts.get(article_id, 0) + 1
+            ranked = sorted(counts, key=lambda i: -counts[i])
+            matches = [
+                self._by_id[i]
+                for i in ranked
+                if i != probe.article_id
+                and within_window(self._by_id[i].time, probe.time, self._dedupe)
+                and shares_a_key(self._by_id[i], probe)
+            ]
+            found.append(matches[: self._dedupe.max_candidates])
+        return found
+
+    def add(self, fingerprints: list[StoredFingerprint]) -> None:
+        for fingerprint in fingerprints:
+            self._forget(fingerprint.article_id)
+            self._by_id[fingerprint.article_id] = fingerprint
+            for key in (fingerprint.content_hash, *fingerprint.band_keys):
+                self._by_key.setdefault(key, set()).add(fingerprint.article_id)
+
+    def evict(self, before: datetime) -> int:
+        expired = [i for i, f in self._by_id.items() if f.time < before]
+        for article_id in expired:
+            self._forget(article_id)
+        return len(expired)
+
+    def _forget(self, article_id: str) -> None:
+        old = self._by_id.pop(article_id, None)
+        if old is None:
+            return
+        for key in (old.content_hash, *old.band_keys):
+            ids = self._by_key.get(key)
+            if ids is not None:
+                ids.discard(article_id)
+                if not ids:
+                    del self._by_key[key]

@@ -1,0 +1,126 @@
+"""Content fingerprints for de-duplication: exact content hash, word shingles, MinHash, LSH bands.
+
+Pure functions on numpy arrays, no services. Fingerprints are taken of the *English* text (the
+original or its translation) so that a Spanish wire story and its English version can meet.
+
+- Shingles are hashed n-grams (32-bit) of the *content words*: stop words, numbers and words of
+  one or two letters are dropped, because they are what unrelated articles share and what a
+  translation engine renders differently. Shingle sets are compared exactly (Jaccard) to verify
+  candidates, so the LSH's estimate never decides alone.
+- MinHash uses ``num_perm`` universal hash functions ``(a*x + b) mod (2^61 - 1)``, seeded, so two
+  workers (or two runs) compute the same signature for the same text.
+- LSH splits the signature into ``bands`` of ``rows``; two texts become candidates when any band
+  is identical, which happens with probability ``1 - (1 - J^rows)^bands`` for Jaccard ``J``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import numpy.typing as npt
+from spacy.lang.en.stop_words import STOP_WORDS
+
+Hashes = npt.NDArray[np.uint32]
+
+_MERSENNE_61 = np.uint64((1 << 61) - 1)
+_MAX_32 = np.uint64(0xFFFFFFFF)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    """Case-folded, NFKC-normalized word tokens: markup, punctuation and spacing do not count."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def content_hash(text: str) -> str:
+    """Exact-duplicate key: equal for texts that differ only in case, spacing or punctuation."""
+    return hashlib.sha256(" ".join(words(text)).encode("utf-8")).hexdigest()[:32]
+
+
+def content_words(text: str) -> list[str]:
+    """The words that carry a story: no stop words, numbers or one- and two-letter words."""
+    return [w for w in words(text) if len(w) > 2 and not w.isdigit() and w not in STOP_WORDS]
+
+
+def shingles(text: str, size: int) -> Hashes:
+    """Sorted, unique 32-bit hashes of the content-word ``size``-grams (fewer words: one)."""
+    tokens = content_words(text)
+    if not tokens:
+        return np.empty(0, dtype=np.uint32)
+    grams = (
+        [" ".join(tokens)]
+        if len(tokens) < size
+        else [" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)]
+    )
+    digests = b"".join(hashlib.blake2b(g.encode(), digest_size=4).digest() for g in grams)
+    return np.unique(np.frombuffer(digests, dtype="<u4").astype(np.uint32))
+
+
+@cache
+def _permutations(num_perm: int, seed: int) -> tuple[npt.NDArray[np.uint64], ...]:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 1 << 32, size=num_perm, dtype=np.uint64)
+    b = rng.integers(0, 1 << 32, size=num_perm, dtype=np.uint64)
+    return a, b
+
+
+def minhash(hashes: Hashes, num_perm: int, seed: int) -> Hashes:
+    """MinHash signature of a shingle set; an empty set gets the all-max signature."""
+    if hashes.size == 0:
+        return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
+    a, b = _permutations(num_perm, seed)
+    # a, x < 2^32, so a*x + b < 2^64: no overflow before the modulus.
+    values = (np.outer(hashes.astype(np.uint64), a) + b) % _MERSENNE_61 & _MAX_32
+    return values.min(axis=0).astype(np.uint32)
+
+
+def band_keys(signature: Hashes, bands: int, rows: int) -> list[str]:
+    """One key per LSH band: band number + hash of its rows (equal keys = candidate pair)."""
+    if bands * rows > signature.size:
+        raise ValueError(f"{bands} bands x {rows} rows need {bands * rows} permutations")
+    digests = (
+        hashlib.blake2b(signature[band * rows : (band + 1) * rows].tobytes(), digest_size=8)
+        for band in range(bands)
+    )
+    return [f"{band}:{digest.hexdigest()}" for band, digest in enumerate(digests)]
+
+
+def jaccard(a: Hashes, b: Hashes) -> float:
+    """Exact Jaccard similarity of two sorted, unique shingle sets."""
+    if a.size == 0 or b.size == 0:
+        return 0.0
+    common = np.intersect1d(a, b, assume_unique=True).size
+    return common / (a.size + b.size - common)
+
+
+def containment(a: Hashes, b: Hashes) -> float:
+    """Share of the smaller set found in the larger: high for a truncated or excerpted copy."""
+    if a.size == 0 or b.size == 0:
+        return 0.0
+    return np.intersect1d(a, b, assume_unique=True).size / min(a.size, b.size)
+
+
+def candidate_probability(similarity: float, bands: int, rows: int) -> float:
+    """Chance that LSH makes a pair of this Jaccard similarity a candidate (for tuning/docs)."""
+    return float(1 - (1 - similarity**rows) ** bands)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    content_hash: str
+    shingles: Hashes
+    band_keys: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls, text: str, *, shingle_size: int, num_perm: int, bands: int, rows: int, seed: int
+    ) -> Fingerprint:
+        hashes = shingles(text, shingle_size)
+        signature = minhash(hashes, num_perm, seed)
+        keys = tuple(band_keys(signature, bands, rows)) if hashes.size else ()
+        return cls(content_hash(text), hashes, keys)

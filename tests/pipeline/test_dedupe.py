@@ -1,0 +1,153 @@
+"""Dedupe decisions on real articles, with the in-memory fingerprint store."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from newsflow.article import Article
+from newsflow.settings import DedupeSettings
+from pipeline.dedupe import Deduplication
+from pipeline.dedupe_store import MemoryFingerprints
+from pipeline.enriched import EnrichedArticle, LanguageGuess
+from pipeline.kafka_source import Origin
+from tests.conftest import SHARED
+
+NTREX = SHARED / "corpus" / "parallel" / "ntrex-128"
+BBC = SHARED / "corpus" / "articles" / "bbc-news-2005" / "bbc"
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def ntrex_documents(stem: str) -> list[str]:
+    ids = (NTREX / "DOCUMENT_IDS.tsv").read_text(encoding="utf-8").splitlines()
+    lines = (NTREX / "NTREX-128" / f"newstest2019-{stem}.txt").read_text(encoding="utf-8")
+    documents: OrderedDict[str, list[str]] = OrderedDict()
+    for doc_id, line in zip(ids, lines.splitlines(), strict=True):
+        documents.setdefault(doc_id, []).append(line)
+    return ["\n".join(lines) for lines in documents.values()]
+
+
+def bbc(name: str) -> str:
+    return (BBC / name).read_text(encoding="utf-8")
+
+
+def item(text: str, url: str, at: datetime = T0, offset: int = 0) -> EnrichedArticle:
+    title, _, body = text.partition("\n")
+    article = Article.create(
+        source="test", url=url, title=title, body=body, fetched_at=at, published_at=at
+    )
+    return EnrichedArticle(article, Origin("raw", 0, offset), language=LanguageGuess("en", 1.0))
+
+
+def stage_with_store(settings: DedupeSettings) -> tuple[Deduplication, MemoryFingerprints]:
+    store = MemoryFingerprints(settings)
+    stage = Deduplication(settings, lambda: store)
+    stage.load()
+    return stage, store
+
+
+@pytest.fixture
+def dedupe() -> Deduplication:
+    return stage_with_store(DedupeSettings())[0]
+
+
+def test_an_edited_copy_from_another_outlet_is_a_duplicate_in_the_same_cluster(
+    dedupe: Deduplication,
+) -> None:
+    story = ntrex_documents("src.eng")[0]
+    copy = story + "\nRead more: subscribe to our newsletter for the latest headlines."
+    [first] = dedupe.run([item(story, "https://a.example/story")])
+    [second] = dedupe.run([item(copy, "https://b.example/copied", T0 + timedelta(hours=2))])
+    assert first.duplication and second.duplication
+    assert (
+        first.duplication.cluster_id == first.article.id and first.duplication.duplicate_of is None
+    )
+    assert second.duplication.cluster_id == first.article.id
+    assert second.duplication.duplicate_of == first.article.id
+    assert 0.7 <= second.duplication.similarity < 1.0
+
+
+def test_the_same_content_at_another_url_is_an_exact_duplicate(dedupe: Deduplication) -> None:
+    story = ntrex_documents("src.eng")[3]
+    first, second = dedupe.run(
+        [item(story, "https://a.example/1"), item(story.upper(), "https://c.example/2", offset=1)]
+    )
+    assert second.duplication and second.duplication.duplicate_of == first.article.id
+    assert second.duplication.similarity == 1.0
+
+
+def test_independent_versions_of_one_document_meet_and_other_articles_do_not(
+    dedupe: Deduplication,
+) -> None:
+    us, gb = ntrex_documents("src.eng"), ntrex_documents("ref.eng-GB")
+    batch = [item(text, f"https://us.example/{n}", offset=n) for n, text in enumerate(us[:20])]
+    firsts = dedupe.run(batch)
+    assert len({f.duplication.cluster_id for f in firsts if f.duplication}) == 20
+    seconds = dedupe.run(
+        [item(text, f"https://gb.example/{n}", offset=n) for n, text in enumerate(gb[:20])]
+    )
+    assert [s.duplication.cluster_id for s in seconds if s.duplication] == [
+        f.article.id for f in firsts
+    ]
+
+
+def test_an_unrelated_article_on_the_same_topic_starts_its_own_cluster(
+    dedupe: Deduplication,
+) -> None:
+    first = dedupe.run([item(bbc("business/001.txt"), "https://a.example/1")])[0]
+    other = dedupe.run([item(bbc("business/002.txt"), "https://a.example/2")])[0]
+    assert other.duplication and other.duplication.cluster_id == other.article.id
+    assert first.duplication and first.duplication.cluster_id == first.article.id
+
+
+def test_a_replay_keeps_every_decision(dedupe: Deduplication) -> None:
+    stories = ntrex_documents("src.eng")[:5] + ntrex_documents("ref.eng-GB")[:5]
+    batch = [item(text, f"https://x.example/{n}", offset=n) for n, text in enumerate(stories)]
+    first = [i.duplication for i in dedupe.run(batch)]
+    assert [i.duplication for i in dedupe.run(batch)] == first
+    assert len({d.cluster_id for d in first if d}) == 5
+
+
+def test_articles_further_apart_than_the_window_are_not_linked(dedupe: Deduplication) -> None:
+    story = ntrex_documents("src.eng")[1]
+    dedupe.run([item(story, "https://a.example/old")])
+    late = dedupe.run([item(story, "https://b.example/new", T0 + timedelta(days=8))])[0]
+    assert late.duplication and late.duplication.cluster_id == late.article.id
+
+
+def test_fingerprints_a_window_old_are_evicted() -> None:
+    stage, store = stage_with_store(DedupeSettings(window_days=1))
+    docs = ntrex_documents("src.eng")
+    for day in range(10):
+        stage.run([item(docs[day], f"https://a.example/{day}", T0 + timedelta(days=day))])
+    assert len(store) <= 3  # the last window and a bit, not the whole stream
+
+
+def test_suppress_marks_duplicates_and_only_them() -> None:
+    stage, _ = stage_with_store(DedupeSettings(duplicates="suppress"))
+    story = ntrex_documents("src.eng")[2]
+    first, copy = stage.run([item(story, "https://a/1"), item(story, "https://b/2", offset=1)])
+    assert first.duplication and not first.duplication.suppressed
+    assert copy.duplication and copy.duplication.suppressed
+
+
+def test_an_article_without_english_text_is_fingerprinted_on_its_original(
+    dedupe: Deduplication,
+) -> None:
+    spanish = ntrex_documents("ref.spa")[0]
+    a, b = (
+        replace(item(spanish, f"https://{host}/s"), language=LanguageGuess("es", 1.0))
+        for host in ("a.example", "b.example")
+    )
+    first, second = dedupe.run([a, replace(b, origin=Origin("raw", 0, 1))])
+    assert second.duplication and second.duplication.duplicate_of == first.article.id
+
+
+def test_settings_reject_inconsistent_lsh_parameters() -> None:
+    with pytest.raises(ValueError, match="exceeds num_perm"):
+        DedupeSettings(bands=65, rows=2, num_perm=128)
+    with pytest.raises(ValueError, match="at least cluster_threshold"):
+        DedupeSettings(cluster_threshold=0.8, duplicate_threshold=0.5)
