@@ -114,6 +114,9 @@ class HealthBook:
             health = self._sources[name]
             health.interval, health.next_poll = interval, next_poll
 
+    def now(self) -> float:
+        return self._clock()
+
     def snapshots(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {name: health.snapshot() for name, health in self._sources.items()}
@@ -126,12 +129,11 @@ class HealthBook:
 class HealthCollector(Collector):
     """Prometheus metrics computed from the book at scrape time."""
 
-    def __init__(self, book: HealthBook, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, book: HealthBook) -> None:
         self._book = book
-        self._clock = clock
 
     def collect(self) -> Iterator[Metric]:
-        now = self._clock()
+        now = self._book.now()
         labels = ["source", "type"]
         fetches = CounterMetricFamily(f"{_PREFIX}fetches", "Polls started.", labels=labels)
         items = CounterMetricFamily(
