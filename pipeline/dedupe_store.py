@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from elasticsearch import ApiError, Elasticsearch, TransportError
-from elasticsearch.helpers import bulk
+from elasticsearch.helpers import bulk, scan
 
 from newsflow.index import ElasticsearchUnavailable, client
 from newsflow.settings import DedupeSettings, ElasticsearchSettings
@@ -173,16 +173,23 @@ class ElasticsearchFingerprints:
         self._retry(lambda: bulk(es, actions, refresh=True, max_retries=3))
 
     def evict(self, before: datetime) -> int:
+        """Scan + bulk delete: ``_delete_by_query`` needs the reindex module, not always there."""
         es = self._client()
-        response = self._retry(
-            lambda: es.delete_by_query(
+
+        def delete_expired() -> int:
+            expired = scan(
+                es,
                 index=self._index,
-                query={"range": {"time": {"lt": before.isoformat()}}},
-                conflicts="proceed",
-                refresh=True,
+                query={"query": {"range": {"time": {"lt": before.isoformat()}}}},
+                _source=False,
             )
-        )
-        return int(response.get("deleted", 0))
+            actions = (
+                {"_op_type": "delete", "_index": self._index, "_id": hit["_id"]} for hit in expired
+            )
+            deleted, _ = bulk(es, actions, refresh=True, raise_on_error=False)
+            return deleted
+
+        return self._retry(delete_expired)
 
     def _client(self) -> Elasticsearch:
         assert self._es is not None, "load() first"
@@ -197,7 +204,10 @@ class ElasticsearchFingerprints:
             except (TransportError, ApiError) as exc:
                 status = getattr(getattr(exc, "meta", None), "status", None)
                 if isinstance(exc, ApiError) and status not in (429, 502, 503, 504):
-                    raise
+                    # Our request, not an article, is wrong: fail the bundle, dead-letter nothing.
+                    raise ElasticsearchUnavailable(
+                        f"the dedupe store {self._index} refused a request: {exc}"
+                    ) from exc
                 delay = next(delays, None)
                 if delay is None:
                     raise ElasticsearchUnavailable(
