@@ -8,6 +8,8 @@ User-Agent and how many times a URL was fetched.
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -38,7 +40,7 @@ Route = Reply | Callable[[Request], Reply]
 class LocalSite:
     """The server behind the ``local_site`` fixture."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
         site = self
@@ -77,17 +79,29 @@ class LocalSite:
                     pass  # the client gave up, as it should on a never-ending body
                 self.close_connection = True
 
+            def handle(self) -> None:
+                # The client dropped a kept-alive connection, or refused our certificate.
+                with contextlib.suppress(ConnectionResetError, ssl.SSLError):
+                    super().handle()
+
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if tls is not None:  # serve HTTPS (the handshake happens in the handler's thread)
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        self.scheme = "https" if tls is not None else "http"
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def hits(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]

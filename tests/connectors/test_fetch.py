@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import ssl
+import subprocess
 import threading
 import time
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -433,3 +436,78 @@ def test_charset() -> None:
     assert charset('text/xml; charset="ISO-8859-1"') == "iso8859-1"
     assert charset("text/html") is None
     assert charset("text/html; charset=no-such-thing") is None
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private CA and a certificate it signed for news.example."""
+    directory = tmp_path_factory.mktemp("tls")
+    ca, leaf = directory / "ca", directory / "news"
+    _openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-days", "2", "-subj", "/CN=newsflow test CA", "-keyout", f"{ca}.key", "-out", f"{ca}.pem",
+    )  # fmt: skip
+    _openssl(
+        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-subj", "/CN=news.example", "-keyout", f"{leaf}.key", "-out", f"{leaf}.csr",
+    )  # fmt: skip
+    (directory / "san.ext").write_text("subjectAltName=DNS:news.example\n")
+    _openssl(
+        "x509", "-req", "-in", f"{leaf}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+        "-CAcreateserial", "-days", "2", "-extfile", str(directory / "san.ext"),
+        "-out", f"{leaf}.pem",
+    )  # fmt: skip
+    return directory
+
+
+@pytest.fixture
+def tls_site(certificates: Path) -> Iterator[tuple[LocalSite, list[str | None]]]:
+    """An HTTPS server for news.example, and the SNI names its clients sent."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificates / "news.pem", certificates / "news.key")
+    names: list[str | None] = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,func-returns-value]
+    site = LocalSite(tls=context)
+    yield site, names
+    site.close()
+
+
+def _to_local(host: str, port: int) -> list[IPAddress]:
+    return [ipaddress.ip_address("127.0.0.1")]
+
+
+def test_https_to_the_pinned_address_verifies_the_name(
+    tls_site: tuple[LocalSite, list[str | None]],
+    certificates: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    site, sni = tls_site
+    site.routes["/feed"] = Reply(body=b"<rss/>")
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates / "ca.pem"))
+    with Fetcher(policy(), resolver=_to_local) as fetcher:
+        response = fetcher.get(f"https://news.example:{site.port}/feed")
+        assert response.body == b"<rss/>"
+        assert sni == ["news.example"]
+        assert site.hits("/feed")[0].headers["host"] == f"news.example:{site.port}"
+
+        wrong_name = fetch_error(fetcher, f"https://other.example:{site.port}/feed")
+        assert wrong_name.kind == "connection"
+        assert "TLS" in str(wrong_name)
+        assert "other.example" in str(wrong_name)
+    assert len(site.hits("/feed")) == 1
+
+
+def test_https_with_an_untrusted_certificate_fails(
+    tls_site: tuple[LocalSite, list[str | None]],
+) -> None:
+    site, _ = tls_site
+    site.routes["/feed"] = Reply(body=b"<rss/>")
+    with Fetcher(policy(), resolver=_to_local) as fetcher:
+        error = fetch_error(fetcher, f"https://news.example:{site.port}/feed")
+    assert error.kind == "connection"
+    assert "certificate" in str(error).lower()
+    assert site.hits("/feed") == []
