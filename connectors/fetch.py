@@ -358,7 +358,11 @@ def _transport_error(exc: Exception, url: str) -> FetchError:
 
 
 class Fetcher:
-    """Thread-safe, long-lived; share one between all sources so politeness is global."""
+    """Thread-safe, long-lived; share one between all sources so politeness is global.
+
+    A shallow copy with another ``policy`` (``copy.copy`` then set ``policy``) shares the
+    connection pools, the per-host throttles and the robots.txt cache with the original.
+    """
 
     def __init__(
         self,
@@ -598,7 +602,8 @@ class Fetcher:
         deadline: _Deadline,
         validators: tuple[str | None, str | None],
     ) -> Response:
-        headers = {name.lower(): value for name, value in raw.headers.items()}
+        # Repeated headers (Link, Warning, ...) are joined with ", " as RFC 9110 allows.
+        headers = {name.lower(): value for name, value in raw.headers.itermerged()}
         if raw.status == 304:
             etag, last_modified = validators
             return Response(

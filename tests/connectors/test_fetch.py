@@ -89,6 +89,15 @@ def test_conditional_get_round_trip(local_site: LocalSite, fetcher: Fetcher) -> 
     assert sent[1]["if-modified-since"] == modified
 
 
+def test_repeated_headers_are_joined(local_site: LocalSite, fetcher: Fetcher) -> None:
+    class TwoLinks(dict[str, str]):
+        def items(self):  # type: ignore[no-untyped-def,override]
+            return [("Link", "<a>; rel=next"), ("Link", "<b>; rel=prev")]
+
+    local_site.routes["/page"] = Reply(body=b"x", headers=TwoLinks())
+    assert fetcher.get(local_site.url("/page")).headers["link"] == "<a>; rel=next, <b>; rel=prev"
+
+
 def test_validators_with_line_breaks_are_not_sent(local_site: LocalSite, fetcher: Fetcher) -> None:
     local_site.routes["/feed"] = Reply(body=b"ok")
     fetcher.get(local_site.url("/feed"), etag='"a"\r\nX-Injected: 1')
