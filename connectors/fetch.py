@@ -23,7 +23,7 @@ import time
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Literal
@@ -182,8 +182,10 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 @dataclass(frozen=True)
 class _Deadline:
+    """One clock for a whole ``get``: every wait and read takes only what is left of it."""
+
     timeout: float
-    at: float = field(default=0.0)
+    at: float
 
     @classmethod
     def after(cls, timeout: float) -> _Deadline:
