@@ -59,6 +59,8 @@ def ingest_files(
         for result in publisher.publish(articles()):
             if result.error is None:
                 report.published += 1
+                if result.outcome != "sent":  # too large: truncated or sent to the DLQ topic
+                    print(f"article {result.article_id}: {result.outcome}", file=out)
             else:
                 report.rejected.append(RecordError(f"article {result.article_id}", result.error))
                 print(f"rejected article {result.article_id}: {result.error}", file=out)
