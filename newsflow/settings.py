@@ -128,8 +128,8 @@ class DedupeSettings(BaseModel):
     seed: int = 1
     #: Exact Jaccard of the shingle sets at or above which two articles are one story.
     cluster_threshold: float = Field(0.2, gt=0, le=1)
-    #: ... and at or above which the later one is a duplicate_of the first.
-    duplicate_threshold: float = Field(0.7, gt=0, le=1)
+    #: ... and at or above which, in the same language, the later one is a duplicate_of the first.
+    duplicate_threshold: float = Field(0.4, gt=0, le=1)
     #: Candidates verified per article (the most band matches first).
     max_candidates: int = Field(20, ge=1)
     #: Articles further apart than this (by publication or fetch time) are never linked, and

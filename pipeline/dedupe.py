@@ -10,8 +10,8 @@ can meet. For each article:
    articles of the same batch.
 3. **Verification**: the exact Jaccard similarity of the shingle sets decides. At or above
    ``cluster_threshold`` the article joins the best candidate's story cluster; at or above
-   ``duplicate_threshold`` (or with the same content) it is a ``duplicate_of`` the first-seen
-   article of that copy. Otherwise it starts a cluster of its own.
+   ``duplicate_threshold`` in the same language (or with the same content) it is a
+   ``duplicate_of`` the first-seen article of that copy. Otherwise it starts a cluster of its own.
 
 The fingerprints live in a ``FingerprintStore`` (``pipeline.dedupe_store``): Elasticsearch in the
 pipeline, so the state is shared by every worker and survives restarts, runner changes and index
@@ -29,7 +29,7 @@ from typing import Protocol
 import apache_beam as beam
 
 from newsflow.settings import DedupeSettings
-from pipeline.enriched import Duplication, EnrichedArticle
+from pipeline.enriched import UNDETERMINED, Duplication, EnrichedArticle
 from pipeline.fingerprint import Fingerprint, Hashes, jaccard
 
 
@@ -39,6 +39,7 @@ class StoredFingerprint:
 
     article_id: str
     time: datetime
+    language: str  # of the original: only same-language articles can be copies
     content_hash: str
     shingles: Hashes
     band_keys: tuple[str, ...]
@@ -53,6 +54,7 @@ class Probe:
 
     article_id: str
     time: datetime
+    language: str
     fingerprint: Fingerprint
 
 
@@ -118,6 +120,7 @@ def decide(
     own = StoredFingerprint(
         article_id=probe.article_id,
         time=probe.time,
+        language=probe.language,
         content_hash=fingerprint.content_hash,
         shingles=fingerprint.shingles,
         band_keys=fingerprint.band_keys,
@@ -125,9 +128,9 @@ def decide(
     )
     if best is None or best_similarity < settings.cluster_threshold:
         return own
-    copies = (
-        best.content_hash == fingerprint.content_hash
-        or best_similarity >= settings.duplicate_threshold
+    # A translation of a story is one of its versions, not a copy to hide.
+    copies = best.content_hash == fingerprint.content_hash or (
+        best_similarity >= settings.duplicate_threshold and best.language == probe.language
     )
     return replace(
         own,
@@ -194,7 +197,12 @@ class Deduplication:
         if not batch:
             return batch
         probes = [
-            Probe(item.article.id, article_time(item), fingerprint_of(item, self._settings))
+            Probe(
+                item.article.id,
+                article_time(item),
+                item.language.code if item.language else UNDETERMINED,
+                fingerprint_of(item, self._settings),
+            )
             for item in batch
         ]
         decisions, new = decide_batch(probes, self._store, self._settings)

@@ -37,6 +37,7 @@ MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
         "time": {"type": "date"},
+        "language": {"type": "keyword"},
         "content_hash": {"type": "keyword"},
         "bands": {"type": "keyword"},
         "shingles": {"type": "binary"},
@@ -54,6 +55,7 @@ def dedupe_index(alias: str) -> str:
 def to_source(fingerprint: StoredFingerprint) -> dict[str, Any]:
     return {
         "time": fingerprint.time.isoformat(),
+        "language": fingerprint.language,
         "content_hash": fingerprint.content_hash,
         "bands": list(fingerprint.band_keys),
         "shingles": base64.b64encode(fingerprint.shingles.astype("<u4").tobytes()).decode(),
@@ -67,6 +69,7 @@ def from_source(article_id: str, source: dict[str, Any]) -> StoredFingerprint:
     return StoredFingerprint(
         article_id=article_id,
         time=datetime.fromisoformat(source["time"]),
+        language=source.get("language", "und"),
         content_hash=source["content_hash"],
         shingles=np.frombuffer(base64.b64decode(source["shingles"]), dtype="<u4").astype(np.uint32),
         band_keys=tuple(source.get("bands", ())),

@@ -27,7 +27,7 @@ def probe(article_id: str, text: str, at: datetime) -> Probe:
         rows=SETTINGS.rows,
         seed=SETTINGS.seed,
     )
-    return Probe(article_id, at, fingerprint)
+    return Probe(article_id, at, "en", fingerprint)
 
 
 def test_elasticsearch_and_memory_stores_find_the_same_candidates(isolated: Settings) -> None:

@@ -1,0 +1,526 @@
+"""Dedupe benchmark: precision and recall of story clustering and copy detection, stage cost.
+
+All documents are real news from the shared corpus, translated to English with Apertium where
+they are not English (as the pipeline does), and streamed in one shuffled order through the
+pipeline's own decision code (``pipeline.dedupe.decide_batch``) with the in-memory store:
+
+- positives, same language: the BBC set's byte-identical groups and articles republished under
+  the same headline (the dataset's own two kinds of repeats); NTREX-128's independent
+  versions of one document (src.eng vs eng-GB, two Spanish and two Portuguese translations);
+  realistic edits of real BBC articles (a dropped paragraph, reordered paragraphs, added
+  boilerplate, truncation to 60%);
+- positives, cross-language: NTREX's English original against its es/pt/fr versions;
+- negatives: every other pair, among them hard ones: BBC articles of one category, Fake.br's
+  true/fake pairs about one event (pt) and the Spanish Fake News Corpus's pairs (es).
+
+Pairwise precision/recall over the resulting clusters, split by same/cross language, and the
+``duplicate_of`` flag on copies vs. independent versions. Cost: articles/s of the stage and
+bytes per article held in the window (memory store, and with ``--elasticsearch`` the real store
+on the local stack). Markdown on stdout, progress on stderr, ``--json`` for a file.
+
+    python bench/dedupe.py [--limit N] [--elasticsearch] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import sys
+import time
+import tracemalloc
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.quality import (  # noqa: E402
+    CORPUS,
+    log,
+    machine,
+    markdown,
+    read_fakebr_true,
+    read_ntrex,
+    read_xlsx_column,
+)
+from newsflow.settings import DedupeSettings, load_settings  # noqa: E402
+from pipeline.dedupe import FingerprintStore, Probe, StoredFingerprint, decide_batch  # noqa: E402
+from pipeline.dedupe_store import ElasticsearchFingerprints, MemoryFingerprints  # noqa: E402
+from pipeline.fingerprint import Fingerprint, jaccard  # noqa: E402
+
+#: NTREX versions streamed, with their language; the English text is Apertium's where needed.
+NTREX_VERSIONS = {
+    "src.eng": "en",
+    "ref.eng-GB": "en",
+    "ref.spa": "es",
+    "ref-2.spa": "es",
+    "ref.por": "pt",
+    "ref.por-BR": "pt",
+    "ref.fra": "fr",
+}
+BOILERPLATE = (
+    "Sign up for our daily newsletter to get the top stories in your inbox. "
+    "Follow us on social media and share this article with your friends."
+)
+EDITS = ("drop a paragraph", "reorder paragraphs", "add boilerplate", "truncate to 60%")
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class Doc:
+    key: str
+    story: str  # ground truth: documents with the same story are one cluster
+    language: str  # of the original
+    kind: str  # where it comes from (for the tables)
+    text: str  # English (original or Apertium's)
+    copy: bool = False  # made from another document by editing: should be a duplicate_of
+
+
+def edit(text: str, how: str, rng: random.Random) -> str:
+    paragraphs = [p for p in text.split("\n") if p.strip()]
+    if how == "drop a paragraph" and len(paragraphs) > 3:
+        del paragraphs[rng.randrange(1, len(paragraphs))]
+    elif how == "reorder paragraphs" and len(paragraphs) > 3:
+        body = paragraphs[1:]
+        rng.shuffle(body)
+        paragraphs = paragraphs[:1] + body
+    elif how == "add boilerplate":
+        paragraphs.append(BOILERPLATE)
+    elif how == "truncate to 60%":
+        words = " ".join(paragraphs).split()
+        return " ".join(words[: int(len(words) * 0.6)])
+    return "\n".join(paragraphs)
+
+
+def translate(texts: list[str], language: str) -> list[str]:
+    from pipeline.translators.apertium import ApertiumTranslator
+
+    translator = ApertiumTranslator(load_settings().translation)
+    translator.load()
+    path = translator.path(language, "en")
+    if path is None:
+        raise SystemExit(f"Apertium has no {language}->en path; install its language pairs")
+    try:
+        return [out for chunk in _chunks(texts, 50) for out in translator.translate(chunk, path)]
+    finally:
+        translator.close()
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def corpus_documents(limit: int, rng: random.Random) -> list[Doc]:
+    articles = CORPUS / "articles"
+    docs: list[Doc] = []
+    bbc_files = sorted((articles / "bbc-news-2005" / "bbc").glob("*/*.txt"))[:limit]
+    by_content: dict[bytes, str] = {}
+    by_headline: dict[str, str] = {}
+    originals = []
+    for path in bbc_files:
+        raw = path.read_bytes()
+        key = f"bbc:{path.parent.name}/{path.stem}"
+        headline = raw.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip()
+        story = by_content.setdefault(raw, by_headline.setdefault(headline, key))
+        docs.append(
+            Doc(
+                f"bbc:{path.parent.name}/{path.stem}",
+                story,
+                "en",
+                "BBC",
+                raw.decode("utf-8", errors="replace"),
+            )
+        )
+        if story == docs[-1].key:
+            originals.append(docs[-1])
+    log(f"BBC: {len(docs)} articles, {len(docs) - len(originals)} copies (same bytes or headline)")
+    for n, original in enumerate(rng.sample(originals, min(200, len(originals)))):
+        how = EDITS[n % len(EDITS)]
+        docs.append(
+            Doc(
+                f"{original.key}#edit",
+                original.story,
+                "en",
+                f"edit: {how}",
+                edit(original.text, how, rng),
+                copy=True,
+            )
+        )
+    ntrex = read_ntrex(CORPUS, limit)
+    for stem, language in NTREX_VERSIONS.items():
+        texts = ["\n".join(lines) for lines in ntrex[stem]]
+        if language != "en":
+            log(f"translating NTREX {stem} ({len(texts)} documents)")
+            texts = translate(texts, language)
+        docs += [
+            Doc(f"ntrex:{stem}:{n}", f"ntrex:{n}", language, f"NTREX {stem}", text)
+            for n, text in enumerate(texts)
+        ]
+    fake_br = articles / "fake-br-corpus" / "full_texts"
+    for folder in ("true", "fake"):
+        texts = read_fakebr_true(fake_br / folder)[:limit]
+        log(f"translating Fake.br {folder} ({len(texts)} documents)")
+        docs += [
+            Doc(f"fakebr:{folder}:{n}", f"fakebr:{folder}:{n}", "pt", "Fake.br true/fake", t)
+            for n, t in enumerate(translate(texts, "pt"))
+        ]
+    spanish = [
+        text
+        for split in ("train", "development", "test")
+        for text in read_xlsx_column(
+            articles / "spanish-fake-news-corpus" / f"{split}.xlsx", "Text"
+        )
+    ][:limit]
+    log(f"translating the Spanish Fake News Corpus ({len(spanish)} documents)")
+    docs += [
+        Doc(f"esfake:{n}", f"esfake:{n}", "es", "Spanish Fake News", t)
+        for n, t in enumerate(translate(spanish, "es"))
+    ]
+    return docs
+
+
+def stream(
+    docs: list[Doc], store: FingerprintStore, settings: DedupeSettings, rng: random.Random
+) -> tuple[dict[str, StoredFingerprint], float]:
+    """Decisions for every document, in a shuffled order over three days, and seconds spent."""
+    order = docs[:]
+    rng.shuffle(order)
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    decisions: dict[str, StoredFingerprint] = {}
+    began = time.perf_counter()
+    for offset in range(0, len(order), BATCH):
+        batch = order[offset : offset + BATCH]
+        probes = [
+            Probe(
+                doc.key,
+                start + timedelta(minutes=offset + n),
+                doc.language,
+                Fingerprint.of(
+                    doc.text,
+                    shingle_size=settings.shingle_size,
+                    num_perm=settings.num_perm,
+                    bands=settings.bands,
+                    rows=settings.rows,
+                    seed=settings.seed,
+                ),
+            )
+            for n, doc in enumerate(batch)
+        ]
+        made, new = decide_batch(probes, store, settings)
+        store.add(new)
+        decisions.update((d.article_id, d) for d in made)
+        if offset // BATCH % 50 == 0:
+            log(f"... {offset + len(batch)}/{len(order)} documents")
+    return decisions, time.perf_counter() - began
+
+
+@dataclass
+class PairScore:
+    pairs: str
+    true_pairs: int
+    found: int
+    predicted_pairs: int
+    correct: int
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.true_pairs if self.true_pairs else float("nan")
+
+    @property
+    def precision(self) -> float:
+        return self.correct / self.predicted_pairs if self.predicted_pairs else float("nan")
+
+
+def pair_scores(docs: list[Doc], decisions: dict[str, StoredFingerprint]) -> list[PairScore]:
+    """Pairwise precision/recall of the clusters, same-language and cross-language pairs apart."""
+    by_key = {d.key: d for d in docs}
+
+    def pairs(groups: Iterable[list[str]]) -> set[tuple[str, str]]:
+        return {
+            tuple(sorted(p))  # type: ignore[misc]
+            for group in groups
+            for p in itertools.combinations(group, 2)
+        }
+
+    truth_groups: dict[str, list[str]] = defaultdict(list)
+    predicted_groups: dict[str, list[str]] = defaultdict(list)
+    for doc in docs:
+        truth_groups[doc.story].append(doc.key)
+        predicted_groups[decisions[doc.key].cluster_id].append(doc.key)
+    truth, predicted = pairs(truth_groups.values()), pairs(predicted_groups.values())
+
+    def same_language(pair: tuple[str, str]) -> bool:
+        return by_key[pair[0]].language == by_key[pair[1]].language
+
+    rows = []
+    for name, keep in (
+        ("same language", same_language),
+        ("cross-language", lambda p: not same_language(p)),
+    ):
+        t = {p for p in truth if keep(p)}
+        q = {p for p in predicted if keep(p)}
+        rows.append(PairScore(name, len(t), len(t & q), len(q), len(t & q)))
+    return rows
+
+
+def recall_by_kind(docs: list[Doc], decisions: dict[str, StoredFingerprint]) -> list[list[Any]]:
+    """Per source of positives: share of true pairs in one cluster, and in one copy group
+    (one is a ``duplicate_of`` the other, or both of the same first-seen article)."""
+    groups: dict[str, list[Doc]] = defaultdict(list)
+    for doc in docs:
+        groups[doc.story].append(doc)
+    together: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    flagged: Counter[str] = Counter()
+    for members in groups.values():
+        for a, b in itertools.combinations(members, 2):
+            kind = (
+                b.kind
+                if b.copy or b.kind.startswith("edit")
+                else "BBC repeats"
+                if a.kind == b.kind == "BBC"
+                else " vs ".join(sorted({a.kind, b.kind}))
+            )
+            total[kind] += 1
+            da, db = decisions[a.key], decisions[b.key]
+            together[kind] += da.cluster_id == db.cluster_id
+            flagged[kind] += (da.duplicate_of or da.article_id) == (
+                db.duplicate_of or db.article_id
+            )
+    return [
+        [
+            kind,
+            total[kind],
+            f"{together[kind] / total[kind]:.3f}",
+            f"{flagged[kind] / total[kind]:.3f}",
+        ]
+        for kind in sorted(total)
+    ]
+
+
+def candidate_pairs(docs: list[Doc], settings: DedupeSettings) -> list[tuple[Doc, Doc, float]]:
+    """Every pair LSH makes a candidate, with its exact similarity (what verification sees)."""
+    fingerprints = {
+        d.key: Fingerprint.of(
+            d.text,
+            shingle_size=settings.shingle_size,
+            num_perm=settings.num_perm,
+            bands=settings.bands,
+            rows=settings.rows,
+            seed=settings.seed,
+        )
+        for d in docs
+    }
+    buckets: dict[str, list[Doc]] = defaultdict(list)
+    for doc in docs:
+        for key in (fingerprints[doc.key].content_hash, *fingerprints[doc.key].band_keys):
+            buckets[key].append(doc)
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for members in buckets.values():
+        for a, b in itertools.combinations(members, 2):
+            if (a.key, b.key) in seen:
+                continue
+            seen.add((a.key, b.key))
+            fa, fb = fingerprints[a.key], fingerprints[b.key]
+            same = fa.content_hash == fb.content_hash
+            result.append((a, b, 1.0 if same else jaccard(fa.shingles, fb.shingles)))
+    return result
+
+
+def threshold_sweep(
+    docs: list[Doc], pairs: list[tuple[Doc, Doc, float]], thresholds: Iterable[float]
+) -> list[list[Any]]:
+    """Pair-level precision/recall of verification at each threshold, same/cross language."""
+    groups: dict[str, list[Doc]] = defaultdict(list)
+    for doc in docs:
+        groups[doc.story].append(doc)
+    true_pairs = Counter(
+        a.language == b.language
+        for members in groups.values()
+        for a, b in itertools.combinations(members, 2)
+    )
+    rows = []
+    for threshold in thresholds:
+        for same in (True, False):
+            kept = [
+                (a, b)
+                for a, b, sim in pairs
+                if sim >= threshold and (a.language == b.language) == same
+            ]
+            correct = sum(a.story == b.story for a, b in kept)
+            rows.append(
+                [
+                    f"{threshold:.2f}",
+                    "same language" if same else "cross-language",
+                    f"{correct / true_pairs[same]:.3f}",
+                    f"{correct / len(kept):.3f}" if kept else "-",
+                    len(kept) - correct,
+                ]
+            )
+    return rows
+
+
+def lead(doc: Doc, words: int = 12) -> str:
+    """The first words after the headline: equal leads mean one story re-edited."""
+    body = doc.text.split("\n", 1)[-1]
+    return " ".join(body.split()[:words]).casefold()
+
+
+def audit_false_pairs(pairs: list[tuple[Doc, Doc, float]], threshold: float) -> tuple[int, int]:
+    """Same-language pairs above ``threshold`` labelled as different stories, and how many of
+    them open with the same words (repeats the corpus does not label)."""
+    false = [
+        (a, b)
+        for a, b, sim in pairs
+        if sim >= threshold and a.language == b.language and a.story != b.story
+    ]
+    return len(false), sum(lead(a) == lead(b) for a, b in false)
+
+
+def false_copies(docs: list[Doc], decisions: dict[str, StoredFingerprint]) -> tuple[int, int]:
+    """Documents flagged duplicate_of something that is not the same story, of all flagged."""
+    story = {d.key: d.story for d in docs}
+    flagged = [(k, d.duplicate_of) for k, d in decisions.items() if d.duplicate_of]
+    wrong = sum(story[k] != story[target] for k, target in flagged)
+    return wrong, len(flagged)
+
+
+def memory_bytes_per_article(
+    docs: list[Doc], settings: DedupeSettings, rng: random.Random
+) -> float:
+    tracemalloc.start()
+    store = MemoryFingerprints(settings)
+    before = tracemalloc.get_traced_memory()[0]
+    decisions, _ = stream(docs, store, settings, rng)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    del decisions
+    return held / max(len(store), 1)
+
+
+def elasticsearch_run(
+    docs: list[Doc], settings: DedupeSettings, rng: random.Random
+) -> dict[str, Any]:
+    """The same stream through the real store on the local stack, in a throwaway index."""
+    elasticsearch = load_settings().namespaced(f"bench-dedupe-{uuid.uuid4().hex[:8]}")
+    store = ElasticsearchFingerprints(elasticsearch.elasticsearch, settings)
+    store.load()
+    es = store._client()
+    index = f"{elasticsearch.elasticsearch.index_alias}-dedupe"
+    try:
+        decisions, seconds = stream(docs, store, settings, rng)
+        es.indices.refresh(index=index)
+        stats = es.indices.stats(index=index, metric="store,docs")["_all"]["primaries"]
+        return {
+            "decisions": decisions,
+            "seconds": seconds,
+            "bytes_per_article": stats["store"]["size_in_bytes"] / max(stats["docs"]["count"], 1),
+        }
+    finally:
+        es.indices.delete(index=index, ignore_unavailable=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=100_000, help="max documents per corpus set")
+    parser.add_argument(
+        "--elasticsearch",
+        action="store_true",
+        help="also run the stream through the real store on the local stack (newsflow stack up)",
+    )
+    parser.add_argument("--json", type=Path, help="write the results to this file as well")
+    args = parser.parse_args(argv)
+    settings = load_settings().dedupe
+    docs = corpus_documents(args.limit, random.Random(1))
+    log(f"{len(docs)} documents; streaming through the dedupe decision")
+    decisions, seconds = stream(docs, MemoryFingerprints(settings), settings, random.Random(2))
+    scores = pair_scores(docs, decisions)
+    kinds = recall_by_kind(docs, decisions)
+    wrong, flagged = false_copies(docs, decisions)
+    log("scoring every LSH candidate pair")
+    pairs = candidate_pairs(docs, settings)
+    sweep = threshold_sweep(docs, pairs, (0.2, 0.3, 0.4, 0.5, 0.6, 0.7))
+    false_pairs, same_lead = audit_false_pairs(pairs, settings.duplicate_threshold)
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "settings": settings.model_dump(),
+        "documents": len(docs),
+        "pairs": [{**asdict(s), "precision": s.precision, "recall": s.recall} for s in scores],
+        "by_kind": kinds,
+        "duplicate_of": {"flagged": flagged, "wrong_story": wrong},
+        "threshold_sweep": sweep,
+        "false_pairs_at_duplicate_threshold": {"pairs": false_pairs, "same_lead": same_lead},
+        "memory_store": {
+            "articles_per_second": len(docs) / seconds,
+            "bytes_per_article": memory_bytes_per_article(docs, settings, random.Random(2)),
+        },
+    }
+    if args.elasticsearch:
+        log("streaming through the Elasticsearch store")
+        es = elasticsearch_run(docs, settings, random.Random(2))
+        same = sum(es["decisions"][k].cluster_id == decisions[k].cluster_id for k in decisions)
+        results["elasticsearch_store"] = {
+            "articles_per_second": len(docs) / es["seconds"],
+            "bytes_per_article": es["bytes_per_article"],
+            "same_cluster_as_memory_store": same / len(decisions),
+        }
+    print(
+        markdown(
+            ["pairs", "true pairs", "found", "recall", "predicted pairs", "precision"],
+            (
+                [
+                    s.pairs,
+                    s.true_pairs,
+                    s.found,
+                    f"{s.recall:.3f}",
+                    s.predicted_pairs,
+                    f"{s.precision:.3f}",
+                ]
+                for s in scores
+            ),
+        )
+    )
+    print()
+    print(markdown(["positive pairs", "pairs", "same cluster", "same copy group"], kinds))
+    print(f"\nduplicate_of set on {flagged} documents, {wrong} pointing at another story")
+    print()
+    print(
+        markdown(
+            ["threshold", "pairs", "recall", "precision", "false pairs"],
+            sweep,
+        )
+    )
+    print(
+        f"\nAt the duplicate threshold ({settings.duplicate_threshold}): {false_pairs} "
+        "same-language pairs labelled as different stories, "
+        f"{same_lead} of them with the same first 12 words"
+    )
+    cost = [["memory", results["memory_store"]]]
+    if "elasticsearch_store" in results:
+        cost.append(["elasticsearch", results["elasticsearch_store"]])
+    print()
+    print(
+        markdown(
+            ["store", "articles/s (one worker)", "bytes per article in the window"],
+            (
+                [name, f"{c['articles_per_second']:.0f}", f"{c['bytes_per_article']:.0f}"]
+                for name, c in cost
+            ),
+        )
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
