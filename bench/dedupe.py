@@ -51,9 +51,15 @@ from bench.quality import (  # noqa: E402
     read_xlsx_column,
 )
 from newsflow.settings import DedupeSettings, load_settings  # noqa: E402
-from pipeline.dedupe import FingerprintStore, Probe, StoredFingerprint, decide_batch  # noqa: E402
+from pipeline.dedupe import (  # noqa: E402
+    FingerprintStore,
+    Probe,
+    StoredFingerprint,
+    decide_batch,
+    fingerprint,
+)
 from pipeline.dedupe_store import ElasticsearchFingerprints, MemoryFingerprints  # noqa: E402
-from pipeline.fingerprint import Fingerprint, jaccard  # noqa: E402
+from pipeline.fingerprint import jaccard  # noqa: E402
 
 #: NTREX versions streamed, with their language; the English text is Apertium's where needed.
 NTREX_VERSIONS = {
@@ -203,14 +209,7 @@ def stream(
                 doc.key,
                 start + timedelta(minutes=offset + n),
                 doc.language,
-                Fingerprint.of(
-                    doc.text,
-                    shingle_size=settings.shingle_size,
-                    num_perm=settings.num_perm,
-                    bands=settings.bands,
-                    rows=settings.rows,
-                    seed=settings.seed,
-                ),
+                fingerprint(doc.text, settings),
             )
             for n, doc in enumerate(batch)
         ]
@@ -308,17 +307,7 @@ def recall_by_kind(docs: list[Doc], decisions: dict[str, StoredFingerprint]) -> 
 
 def candidate_pairs(docs: list[Doc], settings: DedupeSettings) -> list[tuple[Doc, Doc, float]]:
     """Every pair LSH makes a candidate, with its exact similarity (what verification sees)."""
-    fingerprints = {
-        d.key: Fingerprint.of(
-            d.text,
-            shingle_size=settings.shingle_size,
-            num_perm=settings.num_perm,
-            bands=settings.bands,
-            rows=settings.rows,
-            seed=settings.seed,
-        )
-        for d in docs
-    }
+    fingerprints = {d.key: fingerprint(d.text, settings) for d in docs}
     buckets: dict[str, list[Doc]] = defaultdict(list)
     for doc in docs:
         for key in (fingerprints[doc.key].content_hash, *fingerprints[doc.key].band_keys):

@@ -95,7 +95,10 @@ class PollContext:
 
 
 class Source(Protocol):
-    config: SourceConfig
+    @property
+    def config(self) -> SourceConfig:
+        """Read-only here, so a source may narrow it to its own config model."""
+        ...
 
     def poll(self, context: PollContext) -> Iterator[Item | ItemError]:
         """Fetch once and yield what is new; raising ``FetchError`` marks the poll failed."""

@@ -13,11 +13,22 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from newsflow.errors import NewsflowError
 from newsflow.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _print_rows(rows: Sequence[dict[str, Any]], as_json: bool, when_empty: str = "") -> None:
+    """Rows as JSON for scripts, else as an aligned table (or ``when_empty`` if there are none)."""
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif rows:
+        _print_table(rows)
+    elif when_empty:
+        print(when_empty)
 
 
 def _print_table(rows: Sequence[dict[str, object]]) -> None:
@@ -44,10 +55,7 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
         stack.down()
     else:
         rows = stack.status()
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            _print_table(rows)
+        _print_rows(rows, args.json)
         return EXIT_OK if all(r["health"] == "healthy" for r in rows) else EXIT_FAILURE
     return EXIT_OK
 
@@ -98,10 +106,7 @@ def _connectors_check(args: argparse.Namespace, settings: Settings) -> int:
         }
         for r in results
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-    else:
-        _print_table(rows)
+    _print_rows(rows, args.json)
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILURE
 
 
@@ -120,12 +125,7 @@ def _connectors_status(args: argparse.Namespace, settings: Settings) -> int:
         path = sources_file.state_path(settings.stack.state_dir)
     with StateStore(path, create=False) as store:
         rows = status_table(store.read_health(), configured, time.time())
-    if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-    elif rows:
-        _print_table(rows)
-    else:
-        print(f"no source has run yet (state: {path})")
+    _print_rows(rows, args.json, f"no source has run yet (state: {path})")
     return EXIT_OK
 
 
@@ -219,12 +219,7 @@ def _dlq(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps([m.message for m in matches], indent=2, ensure_ascii=False))
         return EXIT_OK
     rows = [dlq.summary(r) for r in found][-args.limit :]
-    if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-    elif rows:
-        _print_table(rows)
-    else:
-        print(f"no dead letters in {settings.kafka.dlq_topic}")
+    _print_rows(rows, args.json, f"no dead letters in {settings.kafka.dlq_topic}")
     return EXIT_OK
 
 

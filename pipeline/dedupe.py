@@ -76,16 +76,20 @@ class FingerprintStore(Protocol):
         ...
 
 
-def fingerprint_of(item: EnrichedArticle, settings: DedupeSettings) -> Fingerprint:
-    """The fingerprint of the English text (the original when there is no English version)."""
+def fingerprint(text: str, settings: DedupeSettings) -> Fingerprint:
     return Fingerprint.of(
-        item.english_text or item.text,
+        text,
         shingle_size=settings.shingle_size,
         num_perm=settings.num_perm,
         bands=settings.bands,
         rows=settings.rows,
         seed=settings.seed,
     )
+
+
+def fingerprint_of(item: EnrichedArticle, settings: DedupeSettings) -> Fingerprint:
+    """The fingerprint of the English text (the original when there is no English version)."""
+    return fingerprint(item.english_text or item.text, settings)
 
 
 def article_time(item: EnrichedArticle) -> datetime:

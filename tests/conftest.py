@@ -12,6 +12,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,19 @@ def newsflow_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[
     return subprocess.run(
         ["newsflow", *args], capture_output=True, text=True, env=env, check=False, timeout=300
     )
+
+
+def indexed_documents(settings: Settings, key: str = "url") -> dict[str, dict[str, Any]]:
+    """Everything searchable under ``settings``' alias (after a refresh), by a source field."""
+    from newsflow.index import client
+
+    es = client(settings.elasticsearch)
+    try:
+        es.indices.refresh(index=settings.elasticsearch.index_alias)
+        hits = es.search(index=settings.elasticsearch.index_alias, size=1000)["hits"]["hits"]
+        return {hit["_source"][key]: hit["_source"] for hit in hits}
+    finally:
+        es.close()
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from newsflow.index import client
 from newsflow.settings import Settings
-from tests.conftest import newsflow_cli
+from tests.conftest import indexed_documents, newsflow_cli
 from tests.connectors.conftest import LocalSite, Reply
 
 BODY = (
@@ -77,16 +76,6 @@ def end_offset(settings: Settings) -> int:
         consumer.close()
 
 
-def indexed(settings: Settings) -> dict[str, dict]:
-    es = client(settings.elasticsearch)
-    try:
-        es.indices.refresh(index=settings.elasticsearch.index_alias)
-        hits = es.search(index=settings.elasticsearch.index_alias, size=100)["hits"]["hits"]
-        return {hit["_source"]["title"]: hit["_source"] for hit in hits}
-    finally:
-        es.close()
-
-
 @pytest.mark.integration
 def test_feed_to_search_and_a_restart_republishes_nothing(
     isolated: Settings, local_site: LocalSite, tmp_path: Path
@@ -101,7 +90,7 @@ def test_feed_to_search_and_a_restart_republishes_nothing(
 
     pipeline = newsflow_cli(isolated, "pipeline", "run", "--stop-when-idle", "2")
     assert pipeline.returncode == 0, pipeline.stderr
-    documents = indexed(isolated)
+    documents = indexed_documents(isolated, key="title")
     assert set(documents) == {"Harbour story 1", "Harbour story 2"}
     story = documents["Harbour story 1"]
     assert story["source"] == "Harbour News"

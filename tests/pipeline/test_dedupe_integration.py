@@ -12,6 +12,7 @@ from newsflow.index import client
 from newsflow.settings import Settings
 from pipeline.dedupe_store import dedupe_index
 from pipeline.run import run
+from tests.conftest import indexed_documents
 from tests.pipeline.test_dedupe import bbc, ntrex_documents
 
 pytestmark = pytest.mark.integration
@@ -35,16 +36,6 @@ def article(url: str, source: str, text: str, language: str = "en") -> dict[str,
         "language_hint": language,
         "published_at": "2026-11-20T08:00:00Z",
     }
-
-
-def by_url(settings: Settings) -> dict[str, dict]:
-    es = client(settings.elasticsearch)
-    try:
-        es.indices.refresh(index=settings.elasticsearch.index_alias)
-        hits = es.search(index=settings.elasticsearch.index_alias, size=100)["hits"]["hits"]
-        return {hit["_source"]["url"]: hit["_source"] for hit in hits}
-    finally:
-        es.close()
 
 
 def test_copies_translations_restarts_and_replays(isolated: Settings, tmp_path: Path) -> None:
@@ -80,7 +71,7 @@ def test_copies_translations_restarts_and_replays(isolated: Settings, tmp_path: 
     )
     run(isolated, stop_when_idle=IDLE_SECONDS)
 
-    docs = by_url(isolated)
+    docs = indexed_documents(isolated)
     assert len(docs) == 5
     wire, diario = docs["https://wire.example/story"], docs["https://diario.example/n"]
     assert diario["translation"]["status"] == "translated"
@@ -104,7 +95,7 @@ def test_copies_translations_restarts_and_replays(isolated: Settings, tmp_path: 
         }
     )
     run(replay, stop_when_idle=IDLE_SECONDS)
-    again = by_url(isolated)
+    again = indexed_documents(isolated)
     assert {u: d["dedupe"] for u, d in again.items()} == {u: d["dedupe"] for u, d in docs.items()}
     es = client(isolated.elasticsearch)
     try:

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from newsflow.settings import DedupeSettings, Settings
-from pipeline.dedupe import Probe, decide
+from pipeline.dedupe import Probe, decide, fingerprint
 from pipeline.dedupe_store import ElasticsearchFingerprints, MemoryFingerprints
-from pipeline.fingerprint import Fingerprint
 from tests.pipeline.test_dedupe import ntrex_documents
 
 pytestmark = pytest.mark.integration
@@ -19,15 +18,7 @@ SETTINGS = DedupeSettings()
 
 
 def probe(article_id: str, text: str, at: datetime) -> Probe:
-    fingerprint = Fingerprint.of(
-        text,
-        shingle_size=SETTINGS.shingle_size,
-        num_perm=SETTINGS.num_perm,
-        bands=SETTINGS.bands,
-        rows=SETTINGS.rows,
-        seed=SETTINGS.seed,
-    )
-    return Probe(article_id, at, "en", fingerprint)
+    return Probe(article_id, at, "en", fingerprint(text, SETTINGS))
 
 
 def test_elasticsearch_and_memory_stores_find_the_same_candidates(isolated: Settings) -> None:

@@ -7,7 +7,7 @@ document served by the test server on 127.0.0.1 with every article's full text i
 page fetches: those are bounded by per-host politeness, not by the connector). A second run of
 each shows the cost of a poll that finds nothing new.
 
-    python bench/connectors.py --articles 1000
+    python bench/connector_throughput.py --articles 1000
 """
 
 from __future__ import annotations
