@@ -343,3 +343,24 @@ def test_pages_source_fetches_each_url_until_published(
     assert not [r for r in second if isinstance(r, Item)]
     assert len(local_site.hits("/a")) == 1
     assert len(local_site.hits("/b")) == 2  # failures are retried on the next poll
+
+
+@pytest.mark.parametrize(
+    ("encoding", "content_type"),
+    [
+        ("latin-1", "text/html; charset=utf-8"),  # the server lies: the bytes are Latin-1
+        ("utf-8", "text/html; charset=iso-8859-1"),  # the server lies the other way
+        ("cp1252", "text/html; charset=x-no-such-charset"),  # a charset nobody knows
+    ],
+)
+def test_a_served_page_with_a_wrong_charset_still_reads_right(
+    local_site: LocalSite, fetcher: Fetcher, encoding: str, content_type: str
+) -> None:
+    body = f"<article><p>Ação e coração na redação. {LONG_TEXT}</p></article>"
+    local_site.routes["/mislabelled"] = Reply(
+        200, page(body=body).encode(encoding), content_type=content_type
+    )
+    article = fetch_article(
+        fetcher, local_site.url("/mislabelled"), source="Local", language_hint=None, fetched_at=NOW
+    )
+    assert "Ação e coração" in article.body
