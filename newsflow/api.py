@@ -44,10 +44,17 @@ class Hit(BaseModel):
     entities: dict[str, list[str]]
     #: Matching fragments per field (title_en, body_en, title, body), words in <em> (HTML-escaped).
     highlights: dict[str, list[str]]
+    #: The story cluster (its first-seen article's id) and, for a copy, the article it copies.
+    cluster_id: str | None = None
+    duplicate_of: str | None = None
+    #: With collapse=true: other matching articles of the same story.
+    similar: int | None = None
 
 
 class SearchResponse(BaseModel):
     total: int
+    #: With collapse=true: how many distinct stories the matching articles tell.
+    stories: int | None = None
     hits: list[Hit]
     #: Facet name (PERSON, ORG, GPE, source, language) -> [(value, count), ...] over all matches.
     facets: dict[str, list[tuple[str, int]]]
@@ -99,6 +106,12 @@ def create_app(settings: Settings) -> FastAPI:
         until: Annotated[
             str | None, Query(description="ISO 8601; a bare date includes that day")
         ] = None,
+        cluster: Annotated[
+            str | None, Query(description="only the articles of this story cluster")
+        ] = None,
+        collapse: Annotated[
+            bool, Query(description="one hit per story, with how many similar ones matched")
+        ] = False,
         sort: Annotated[news.Sort, Query(description="relevance or date")] = "relevance",
         size: Annotated[int, Query(ge=0, le=news.MAX_SIZE)] = 10,
         from_: Annotated[int, Query(alias="from", ge=0)] = 0,
@@ -113,6 +126,8 @@ def create_app(settings: Settings) -> FastAPI:
                 languages=tuple(lang or ()),
                 since=news.parse_when(since) if since else None,
                 until=news.parse_when(until, end_of_day=True) if until else None,
+                cluster=cluster,
+                collapse=collapse,
                 sort=sort,
                 size=size,
                 from_=from_,
@@ -129,6 +144,18 @@ def create_app(settings: Settings) -> FastAPI:
         if found is None:
             raise HTTPException(status_code=404, detail=f"no document {doc_id!r}")
         return found
+
+    @app.get("/clusters/{cluster_id}", response_model=SearchResponse, summary="One story")
+    def cluster(
+        cluster_id: str, size: Annotated[int, Query(ge=0, le=news.MAX_SIZE)] = 100
+    ) -> dict[str, Any]:
+        """Every version of one story (copies, other outlets, other languages), newest first,
+        with its facets; ``total`` is the cluster's size."""
+        request = news.SearchRequest(cluster=cluster_id, sort="date", size=size)
+        result = news.search(es_settings, request, es)
+        if result["total"] == 0:
+            raise HTTPException(status_code=404, detail=f"no story cluster {cluster_id!r}")
+        return result
 
     @app.get("/health", response_model=Health, summary="Can searches succeed?")
     def health(response: Response) -> dict[str, Any]:

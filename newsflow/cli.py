@@ -156,6 +156,8 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
             languages=tuple(args.lang),
             since=parse_when(args.since) if args.since else None,
             until=parse_when(args.until, end_of_day=True) if args.until else None,
+            cluster=args.cluster,
+            collapse=args.collapse,
             sort=args.sort,
             size=args.size,
         )
@@ -165,7 +167,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     if request.text is None and not request.has_filters:
         print(
             "newsflow: give QUERY or at least one filter (--entity, --source, --lang, --since, "
-            "--until)",
+            "--until, --cluster)",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -415,6 +417,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["relevance", "date"],
         default="relevance",
         help="relevance (default; newest first among equals) or date (newest first)",
+    )
+    search.add_argument(
+        "--cluster", metavar="ID", help="only the articles of this story cluster (see --collapse)"
+    )
+    search.add_argument(
+        "--collapse",
+        action="store_true",
+        help="one hit per story: the best article, with how many similar ones also matched "
+        "(copies and other-language versions, found by de-duplication)",
     )
     search.add_argument("--size", type=int, default=10, help="number of hits (default 10)")
     search.add_argument(

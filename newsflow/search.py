@@ -58,7 +58,11 @@ _SOURCE_FIELDS = [
     "fetched_at",
     "language",
     "entities",
+    "dedupe.cluster_id",
+    "dedupe.duplicate_of",
 ]
+#: The story cluster of an article (pipeline.dedupe): collapsing on it shows one hit per story.
+CLUSTER_FIELD = "dedupe.cluster_id"
 # Newest first. A document without published_at sorts after those with one, by fetched_at; a true
 # coalesce would need a script, and the local node ships without painless. ``id`` makes paging
 # deterministic among equal dates.
@@ -131,6 +135,8 @@ class SearchRequest:
     languages: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    cluster: str | None = None
+    collapse: bool = False
     sort: Sort = "relevance"
     size: int = 10
     from_: int = 0
@@ -142,6 +148,7 @@ class SearchRequest:
             "entities": tuple(self.entities),
             "sources": tuple(s.strip() for s in self.sources),
             "languages": tuple(code.strip().lower() for code in self.languages),
+            "cluster": (self.cluster or "").strip() or None,
             "since": _as_utc(self.since),
             "until": _as_utc(self.until),
         }
@@ -166,7 +173,14 @@ class SearchRequest:
 
     @property
     def has_filters(self) -> bool:
-        return bool(self.entities or self.sources or self.languages or self.since or self.until)
+        return bool(
+            self.entities
+            or self.sources
+            or self.languages
+            or self.since
+            or self.until
+            or self.cluster
+        )
 
 
 def _as_utc(moment: datetime | None) -> datetime | None:
@@ -206,6 +220,10 @@ def build_search_body(request: SearchRequest) -> dict[str, Any]:
     }
     if request.text:
         body["highlight"] = HIGHLIGHT
+    if request.collapse:
+        # inner_hits with size 0 only counts the story's matching articles: "N similar".
+        body["collapse"] = {"field": CLUSTER_FIELD, "inner_hits": {"name": "story", "size": 0}}
+        body["aggs"]["stories"] = {"cardinality": {"field": CLUSTER_FIELD}}
     return body
 
 
@@ -218,6 +236,8 @@ def _filters(request: SearchRequest) -> list[dict[str, Any]]:
         filters.append({"terms": {"source": list(request.sources)}})
     if request.languages:
         filters.append({"terms": {"language": list(request.languages)}})
+    if request.cluster:
+        filters.append({"term": {CLUSTER_FIELD: request.cluster}})
     if request.since or request.until:
         bounds = {}
         if request.since:
@@ -247,6 +267,8 @@ def to_hit(raw: Mapping[str, Any]) -> dict[str, Any]:
     """One hit, flattened for people and JSON: what it is, where from, when, who is in it."""
     source = raw["_source"]
     entities = source.get("entities", {})
+    dedupe = source.get("dedupe", {})
+    story = raw.get("inner_hits", {}).get("story")
     return {
         "id": raw["_id"],
         "score": raw.get("_score"),
@@ -259,6 +281,10 @@ def to_hit(raw: Mapping[str, Any]) -> dict[str, Any]:
         "language": source.get("language"),
         "entities": {t: entities.get(t, [])[:TOP_ENTITIES] for t in SHOWN_ENTITY_TYPES},
         "highlights": dict(raw.get("highlight", {})),
+        "cluster_id": dedupe.get("cluster_id"),
+        "duplicate_of": dedupe.get("duplicate_of"),
+        # Other matching articles of the same story (collapsed searches only).
+        "similar": story["hits"]["total"]["value"] - 1 if story else None,
     }
 
 
@@ -267,6 +293,8 @@ def to_result(response: Mapping[str, Any]) -> dict[str, Any]:
     aggregations = response.get("aggregations", {})
     return {
         "total": response["hits"]["total"]["value"],
+        # Distinct stories among the matches (collapsed searches only; an estimate past 3,000).
+        "stories": aggregations.get("stories", {}).get("value"),
         "hits": [to_hit(raw) for raw in response["hits"]["hits"]],
         "facets": {
             name: [
@@ -296,6 +324,8 @@ def format_results(result: Mapping[str, Any]) -> str:
     if not hits:
         return "no matching articles"
     header = f"{total} matching article{'' if total == 1 else 's'}"
+    if result.get("stories") is not None:
+        header += f" in {result['stories']} stor{'y' if result['stories'] == 1 else 'ies'}"
     if len(hits) < total:
         header += f", showing {len(hits)}"
     blocks = [header]
@@ -309,6 +339,8 @@ def format_results(result: Mapping[str, Any]) -> str:
             f"    {hit['source']} | {(hit['date'] or '?')[:10]} | {hit['language'] or '?'}"
             + (f" | {hit['url']}" if hit["url"] else "")
         )
+        if hit.get("similar"):
+            lines.append(f"    + {hit['similar']} similar (--cluster {hit['cluster_id']})")
         lines += [
             f"    {kind}: {', '.join(names)}" for kind, names in hit["entities"].items() if names
         ]

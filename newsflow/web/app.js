@@ -108,6 +108,8 @@ function readState(search) {
     since: p.get("since") || "",
     until: p.get("until") || "",
     sort: p.get("sort") === "date" ? "date" : "relevance",
+    cluster: p.get("cluster") || "",
+    collapse: p.get("collapse") === "true",
     from: Math.max(0, parseInt(p.get("from"), 10) || 0),
   };
 }
@@ -119,6 +121,8 @@ function toQuery(state) {
   if (state.since) p.set("since", state.since);
   if (state.until) p.set("until", state.until);
   if (state.sort !== "relevance") p.set("sort", state.sort);
+  if (state.cluster) p.set("cluster", state.cluster);
+  if (state.collapse) p.set("collapse", "true");
   if (state.from) p.set("from", state.from);
   return p.toString();
 }
@@ -153,6 +157,7 @@ function fillForm() {
   $("since").value = state.since; // an invalid date in the URL shows empty; its chip remains
   $("until").value = state.until;
   $("sort").value = state.sort;
+  $("collapse").checked = state.collapse;
 }
 
 // Reads the form; language and source are "add a filter" fields, emptied once added.
@@ -162,6 +167,7 @@ function applyForm() {
     since: $("since").value,
     until: $("until").value,
     sort: $("sort").value,
+    collapse: $("collapse").checked,
   };
   for (const key of ["lang", "source"]) {
     const value = $(key).value.trim();
@@ -176,7 +182,7 @@ $("search").addEventListener("submit", (event) => {
   applyForm();
 });
 // Filters apply as soon as they change; the text box waits for Enter.
-for (const id of ["lang", "source", "since", "until", "sort"]) {
+for (const id of ["lang", "source", "since", "until", "sort", "collapse"]) {
   $(id).addEventListener("change", applyForm);
 }
 
@@ -248,8 +254,9 @@ function renderChips() {
     ...state.lang.map((v) => [`Language: ${languageName(v)}`, () => toggle("lang", v)]),
     ...(state.since ? [[`From: ${state.since}`, () => go({ since: "" })]] : []),
     ...(state.until ? [[`To: ${state.until}`, () => go({ until: "" })]] : []),
+    ...(state.cluster ? [["One story", () => go({ cluster: "" })]] : []),
   ];
-  const clear = () => go({ entity: [], source: [], lang: [], since: "", until: "" });
+  const clear = () => go({ entity: [], source: [], lang: [], since: "", until: "", cluster: "" });
   fill($("chips"),
     chips.map(([text, remove]) => h("li", { class: "chip" }, h("span", null, text),
       h("button", { type: "button", "aria-label": `Remove ${text}`, title: "Remove", onclick: remove },
@@ -352,7 +359,12 @@ function renderHit(hit) {
       h("span", { class: "source" }, hit.source || "unknown source"), " · ",
       hit.date ? h("time", { datetime: hit.date }, hit.date.slice(0, 10)) : "undated", " · ",
       h("span", { class: "language" }, languageName(hit.language)), " · ",
-      h("span", { class: `translation ${hit.translation || ""}` }, status)),
+      h("span", { class: `translation ${hit.translation || ""}` }, status),
+      // Collapsed searches: the story's other versions (copies, other outlets and languages).
+      hit.similar ? [" · ", h("button", {
+        type: "button", class: "link similar",
+        onclick: () => go({ cluster: hit.cluster_id, collapse: false }),
+      }, `+${hit.similar} similar`)] : null),
     original.length || english.length
       ? h("div", { class: "snippets" },
         sides("p", hit.language, [hit.language, original], ["en", english]))

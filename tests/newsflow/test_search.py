@@ -167,6 +167,17 @@ def test_filters_are_in_filter_context_one_per_criterion() -> None:
     ]
 
 
+def test_a_cluster_filter_and_collapsing_by_story() -> None:
+    plain = build_search_body(SearchRequest(text="nato"))
+    assert "collapse" not in plain and "stories" not in plain["aggs"]
+    body = build_search_body(SearchRequest(text="nato", cluster=" c1 ", collapse=True))
+    assert body["query"]["bool"]["filter"] == [{"term": {"dedupe.cluster_id": "c1"}}]
+    assert body["collapse"]["field"] == "dedupe.cluster_id"
+    assert body["collapse"]["inner_hits"]["size"] == 0  # counted, not fetched
+    assert body["aggs"]["stories"] == {"cardinality": {"field": "dedupe.cluster_id"}}
+    assert SearchRequest(cluster="c1").has_filters
+
+
 def date_filter(request: SearchRequest) -> dict[str, Any]:
     [only] = build_search_body(request)["query"]["bool"]["filter"]
     return only
@@ -265,7 +276,9 @@ def test_to_hit_flattens_a_full_hit() -> None:
             title_en="NATO summit in Vilnius",
             translation={"status": "translated"},
             entities={"PERSON": ["Jens Stoltenberg"], "GPE": ["Vilnius", "Lithuania"]},
+            dedupe={"cluster_id": "b" * 32, "duplicate_of": "b" * 32},
         )
+        | {"inner_hits": {"story": {"hits": {"total": {"value": 3}, "hits": []}}}}
     )
     assert hit == {
         "id": "a" * 32,
@@ -279,6 +292,9 @@ def test_to_hit_flattens_a_full_hit() -> None:
         "language": "es",
         "entities": {"PERSON": ["Jens Stoltenberg"], "ORG": [], "GPE": ["Vilnius", "Lithuania"]},
         "highlights": {"title": ["<em>Cumbre</em> de la OTAN"]},
+        "cluster_id": "b" * 32,
+        "duplicate_of": "b" * 32,
+        "similar": 2,  # the story's other matching articles
     }
 
 

@@ -320,3 +320,42 @@ def test_form_filters_empty_and_error_states(site: str, watched: Watched) -> Non
     page.get_by_role("button", name="Remove From: yesterday").click()
     assert set(shown(page)) == set(SUMMIT)
     expect(page).to_have_url(re.compile(r"/\?q=summit$"))
+
+
+def test_one_hit_per_story_and_every_version_of_it(isolated: Settings, watched: Watched) -> None:
+    def version(doc_id: str, cluster: str, language: str, title: str) -> dict[str, Any]:
+        document = article(
+            doc_id,
+            source="Wire",
+            language=language,
+            title=title,
+            body=title,
+            title_en=title,
+            body_en=title,
+            status="translated" if language != "en" else "not_needed",
+            fetched_at="2026-07-09T09:00:00Z",
+        )
+        return {**document, "dedupe": {"content_hash": doc_id, "cluster_id": cluster}}
+
+    index_documents(
+        isolated.elasticsearch,
+        [
+            version("flood-en", "flood-en", "en", "Floods close the Danube ports"),
+            version("flood-es", "flood-en", "es", "Las inundaciones cierran los puertos"),
+            version("flood-copy", "flood-en", "en", "Floods close the Danube ports (copy)"),
+            version("budget", "budget", "en", "Parliament passes the budget"),
+        ],
+    )
+    with serving(create_app(isolated)) as url:
+        page = watched.page()
+        page.goto(f"{url}/")
+        assert len(shown(page)) == 4
+        page.locator("#collapse").check()
+        hits = shown(page)
+        assert len(hits) == 2 and "budget" in hits
+        assert query_of(page) == {"collapse": ["true"]}
+        page.get_by_role("button", name="+2 similar").click()
+        assert set(shown(page)) == {"flood-en", "flood-es", "flood-copy"}
+        expect(page.locator("#chips .chip span")).to_have_text(["One story"])
+        page.get_by_role("button", name="Remove One story").click()
+        assert len(shown(page)) == 4

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from connectors.ingest import ingest_files
+from newsflow.api import create_app
 from newsflow.index import client
+from newsflow.search import SearchRequest, search
 from newsflow.settings import Settings
 from pipeline.dedupe_store import dedupe_index
 from pipeline.run import run
@@ -110,3 +113,16 @@ def test_copies_translations_restarts_and_replays(isolated: Settings, tmp_path: 
         assert sorted(b["doc_count"] for b in clusters) == [1, 2, 2]  # cluster sizes, queryable
     finally:
         es.close()
+
+    # Analysts see one hit per story with "N similar", and every version of one story.
+    stories = search(isolated.elasticsearch, SearchRequest(collapse=True, sort="date"))
+    assert (stories["total"], stories["stories"]) == (5, 3)
+    similar = {hit["cluster_id"]: hit["similar"] for hit in stories["hits"]}
+    assert similar == {wire["id"]: 1, daily["id"]: 1, unrelated["id"]: 0}
+    with TestClient(create_app(isolated)) as api:
+        story = api.get(f"/clusters/{wire['id']}").json()
+        assert {hit["url"] for hit in story["hits"]} == {
+            "https://wire.example/story",
+            "https://diario.example/n",
+        }
+        assert api.get("/clusters/no-such-story").status_code == 404
