@@ -132,6 +132,31 @@ def _connectors_status(args: argparse.Namespace, settings: Settings) -> int:
 # -- pipeline -----------------------------------------------------------------------------------
 
 
+def _pipeline_reset_offsets(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from newsflow import offsets
+    from newsflow.search import parse_when
+
+    try:
+        target: offsets.Target = (
+            "earliest" if args.earliest else "latest" if args.latest else parse_when(args.to_time)
+        )
+    except ValueError as exc:
+        print(f"newsflow: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    moves = (offsets.plan if args.dry_run else offsets.reset)(settings.kafka, target)
+    _print_rows([asdict(m) for m in moves], args.json)
+    if not args.json:
+        verb = "would move" if args.dry_run else "moved"
+        print(
+            f"{settings.kafka.consumer_group} {verb} to {offsets.describe(target)} on "
+            f"{settings.kafka.raw_topic}",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
 def _pipeline_run(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.run import run
 
@@ -374,6 +399,29 @@ def build_parser() -> argparse.ArgumentParser:
         "SECONDS (for demos, backfills and tests); default: run forever",
     )
     run.set_defaults(handler=_pipeline_run, beam_args=[])
+    reset = pipeline_actions.add_parser(
+        "reset-offsets",
+        help="move the pipeline's consumer group to replay or skip records",
+        description="Set the consumer group's committed offsets on the raw topic, for "
+        "reprocessing after a fix, a backfill from a date, or skipping a stretch. Replays are "
+        "safe: documents are overwritten by id, never duplicated. Stop the pipeline first; "
+        "Kafka refuses a reset while the group has members.",
+    )
+    where = reset.add_mutually_exclusive_group(required=True)
+    where.add_argument("--earliest", action="store_true", help="replay everything retained")
+    where.add_argument("--latest", action="store_true", help="skip everything not yet read")
+    where.add_argument(
+        "--to-time",
+        metavar="WHEN",
+        help="the first record at or after WHEN (ISO 8601, e.g. 2026-11-20T00:00Z)",
+    )
+    reset.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show where each partition would move; change nothing",
+    )
+    reset.add_argument("--json", action="store_true", help="the moves as JSON")
+    reset.set_defaults(handler=_pipeline_reset_offsets)
 
     search = commands.add_parser(
         "search",
