@@ -1,0 +1,101 @@
+"""An HTTP proxy in front of the real Elasticsearch node that can reject bulk items with 429.
+
+Elasticsearch answers 429 per item when its write queue is full; provoking that for real needs
+a loaded cluster. The proxy forwards every request unchanged and, for the next bulk requests
+that write to a chosen index, rewrites chosen items of the real response into the 429 a busy
+node sends (each chosen document once). It records the document ids of every such bulk
+request, so a test can see exactly what the client sent again.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+REJECTION = {
+    "type": "es_rejected_execution_exception",
+    "reason": "rejected execution (queue capacity 200) [injected by the test proxy]",
+}
+
+
+class BulkRejectingProxy:
+    def __init__(self, upstream: str, index: str) -> None:
+        self.index = index
+        #: Documents to answer 429 for, the first time each is written.
+        self.reject_once: set[str] = set()
+        #: Document ids of every bulk request to ``index``, in order.
+        self.bulk_ids: list[list[str]] = []
+        target = urlsplit(upstream)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                response = upstream.getresponse()
+                payload = response.read()
+                if self.command in ("POST", "PUT") and self.path.split("?")[0].endswith("/_bulk"):
+                    payload = proxy._on_bulk(body, payload)
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                upstream.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._lock = threading.Lock()
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _on_bulk(self, request: bytes, payload: bytes) -> bytes:
+        lines = [json.loads(line) for line in request.splitlines() if line.strip()]
+        actions = [line for line in lines if set(line) & {"index", "create", "update", "delete"}]
+        targets = [next(iter(a.values())) for a in actions]
+        if not targets or any(t.get("_index") != self.index for t in targets):
+            return payload
+        ids = [t["_id"] for t in targets]
+        with self._lock:
+            self.bulk_ids.append(ids)
+            reject = self.reject_once & set(ids)
+            self.reject_once -= reject
+        if not reject:
+            return payload
+        response = json.loads(payload)
+        for item in response["items"]:
+            result = next(iter(item.values()))
+            if result["_id"] in reject:
+                result.update(status=429, error=REJECTION)
+                result.pop("result", None)
+        response["errors"] = True
+        return json.dumps(response).encode()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def bulk_rejecting_proxy(upstream: str, index: str) -> Iterator[BulkRejectingProxy]:
+    proxy = BulkRejectingProxy(upstream, index)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
