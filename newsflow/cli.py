@@ -389,7 +389,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the streaming Beam pipeline (DirectRunner by default). Unknown options "
         "are passed to Beam, e.g. --direct_num_workers=2.",
     )
-    run.add_argument("--runner", help="Beam runner (default: DirectRunner)")
+    run.add_argument(
+        "--runner",
+        help="Beam runner: DirectRunner (default, in this process); FlinkRunner (Flink embedded "
+        "in a job server that Maven builds from deploy/flink/pom.xml on first use, SDK harness "
+        "in this process; --flink_master=HOST:8081 for a cluster, --parallelism=N, "
+        "--checkpointing_interval=MS); PortableRunner with --job_endpoint=HOST:PORT; "
+        "DataflowRunner with --project, --region, --temp_location (docs/FLINK.md)",
+    )
     run.add_argument(
         "--stop-when-idle",
         type=float,

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from functools import partial
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.runners.runner import PipelineRunner
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from newsflow.errors import NewsflowError
 from newsflow.index import ElasticsearchUnavailable, client, ensure_index
@@ -33,11 +32,11 @@ from pipeline.elasticsearch_sink import IndexDocuments
 from pipeline.entities import EntityExtraction
 from pipeline.kafka_source import CommitOffsets, ReadFromKafkaPartitions, request_drain
 from pipeline.language import LanguageDetection
+from pipeline.runners import runner_for
 from pipeline.stage import RunStage
 from pipeline.translation import TranslationStage, build_translator
 from pipeline.translation_memory import IndexedTranslations
 
-DEFAULT_RUNNER = "DirectRunner"
 _LOG = logging.getLogger("newsflow.pipeline")
 
 
@@ -86,21 +85,6 @@ def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | N
     )
 
 
-def _runner(options: PipelineOptions) -> PipelineRunner | str:
-    """The DirectRunner's in-process engine, without its attempt to fetch the Prism binary.
-
-    Beam's DirectRunner first tries Prism, a Go binary it downloads from GitHub at run time;
-    that is both a run-time download and, on a closed network, a slow failure. The FnApiRunner
-    is what the DirectRunner falls back to, so we use it directly. Any other --runner is Beam's.
-    """
-    name = options.view_as(StandardOptions).runner or DEFAULT_RUNNER
-    if name in (DEFAULT_RUNNER, "FnApiRunner"):
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
-        return FnApiRunner()
-    return name
-
-
 class PipelineNotReady(NewsflowError):
     pass
 
@@ -141,7 +125,9 @@ def run(
     )
     previous = signal.signal(signal.SIGTERM, _drain_on_signal)
     try:
-        with beam.Pipeline(runner=_runner(options), options=options) as pipeline:
+        with beam.Pipeline(
+            runner=runner_for(options, settings.stack.state_dir), options=options
+        ) as pipeline:
             build(pipeline, settings, stop_when_idle)
     finally:
         signal.signal(signal.SIGTERM, previous)
