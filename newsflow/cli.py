@@ -158,8 +158,19 @@ def _pipeline_reset_offsets(args: argparse.Namespace, settings: Settings) -> int
 
 
 def _pipeline_run(args: argparse.Namespace, settings: Settings) -> int:
+    from newsflow.logs import use_format
     from pipeline.run import run
 
+    flags = ("metrics_port", "metrics_host", "log_format")  # named like their settings
+    given = {flag: getattr(args, flag) for flag in flags if getattr(args, flag) is not None}
+    try:  # checked like the settings they override
+        observability = settings.observability.model_validate(
+            {**settings.observability.model_dump(), **given}
+        )
+    except ValueError as exc:  # pydantic's ValidationError
+        raise SettingsError(f"pipeline run: {exc}") from None
+    settings = settings.model_copy(update={"observability": observability})
+    use_format(observability.log_format)
     beam_args = list(args.beam_args)
     if args.runner:
         beam_args.append(f"--runner={args.runner}")
@@ -404,6 +415,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="exit once every partition is caught up and no record arrived for "
         "SECONDS (for demos, backfills and tests); default: run forever",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve /metrics (Prometheus, newsflow_pipeline_*), /healthz and /readyz on PORT "
+        "(0: any free port, logged); default: observability.metrics_port, unset = off",
+    )
+    run.add_argument(
+        "--metrics-host",
+        metavar="HOST",
+        help="address for --metrics-port (default observability.metrics_host, 127.0.0.1; "
+        "0.0.0.0 for remote scrapers and probes)",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="text for people (default: observability.log_format) or json: one object per "
+        "line with time, level, logger, message, stage and article id when known",
     )
     run.set_defaults(handler=_pipeline_run, beam_args=[])
     reset = pipeline_actions.add_parser(

@@ -171,6 +171,27 @@ class StackSettings(BaseModel):
         return value
 
 
+class ObservabilitySettings(BaseModel):
+    """The pipeline's HTTP endpoint (/metrics, /healthz, /readyz) and its log format."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Port of the endpoint; None: not served; 0: any free port (it is logged).
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    #: 0.0.0.0 for scrapers and probes from other hosts (containers, Kubernetes).
+    metrics_host: str = "127.0.0.1"
+    #: text for people at a terminal; json: one object per line for log collectors.
+    log_format: Literal["text", "json"] = "text"
+    #: /healthz fails when the loop neither polled Kafka nor called Elasticsearch for this long
+    #: (longer than one batch of translation and NER, and than one bulk retry backoff).
+    liveness_timeout_seconds: float = Field(300.0, gt=0)
+    #: /readyz fails when no bundle went through the whole chain for this long (bundles of
+    #: idle polls count too), or Kafka or Elasticsearch does not answer.
+    readiness_max_bundle_age_seconds: float = Field(120.0, gt=0)
+    #: How long /readyz waits for Kafka and Elasticsearch each.
+    probe_timeout_seconds: float = Field(3.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NEWSFLOW_",
@@ -184,6 +205,7 @@ class Settings(BaseSettings):
     translation: TranslationSettings = Field(default_factory=TranslationSettings)
     dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     def namespaced(self, name: str) -> Settings:
         """A copy whose topics, consumer group and index alias all start with ``name``.

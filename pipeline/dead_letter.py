@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from kafka import KafkaProducer
 
 from newsflow.kafka_topics import client_config
 from newsflow.settings import KafkaSettings
+from pipeline import metrics
 from pipeline.kafka_source import Origin
 
 if TYPE_CHECKING:  # stage.py imports DeadLetter from here
@@ -28,6 +30,7 @@ if TYPE_CHECKING:  # stage.py imports DeadLetter from here
 #: Payload bytes kept in a dead-letter record; enough to diagnose, small enough for any broker.
 MAX_PAYLOAD_BYTES = 64 * 1024
 _SEND_TIMEOUT_SECONDS = 60
+_LOG = logging.getLogger("newsflow.pipeline")
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,23 @@ class WriteDeadLetters(beam.DoFn):
             self._producer.send(
                 self._settings.dlq_topic, key=key.encode(), value=encode_dead_letter(letter)
             ).get(timeout=_SEND_TIMEOUT_SECONDS)
-            beam.metrics.Metrics.counter("dead_letter", letter.stage).inc()
+            metrics.dead_lettered(letter.stage, letter.error_class)
+            _LOG.warning(
+                "dead letter from %s: %s: %s (%s:%d@%d)",
+                letter.stage,
+                letter.error_class,
+                letter.error[:200],
+                letter.origin.topic,
+                letter.origin.partition,
+                letter.origin.offset,
+                extra={
+                    "stage": letter.stage,
+                    "article_id": letter.article_id,
+                    "error_class": letter.error_class,
+                    "partition": letter.origin.partition,
+                    "offset": letter.origin.offset,
+                },
+            )
             yield letter.origin
         yield from batch.acknowledged
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import apache_beam as beam
 
 from newsflow.article import Article, InvalidArticle
+from pipeline import metrics
 from pipeline.dead_letter import DeadLetter
 from pipeline.enriched import EnrichedArticle
 from pipeline.kafka_source import KafkaRecord
@@ -27,6 +29,7 @@ class DecodeArticles(beam.DoFn):
     """A batch of Kafka records -> a ``Batch`` of articles and the records that are not."""
 
     def process(self, records: list[KafkaRecord]) -> Iterator[Batch]:
+        started = time.perf_counter()
         articles: list[EnrichedArticle] = []
         letters: list[DeadLetter] = []
         for record in records:
@@ -35,4 +38,5 @@ class DecodeArticles(beam.DoFn):
             except InvalidArticle as exc:
                 beam.metrics.Metrics.counter(STAGE, "invalid").inc()
                 letters.append(DeadLetter.from_exception(record.origin, STAGE, exc, record.value))
+        metrics.stage_batch(STAGE, len(records), len(articles), time.perf_counter() - started)
         yield Batch(tuple(articles), tuple(letters))

@@ -25,6 +25,7 @@ from elasticsearch.helpers import streaming_bulk
 
 from newsflow.index import ElasticsearchUnavailable, client, ensure_index, write_alias
 from newsflow.settings import ElasticsearchSettings
+from pipeline import metrics
 from pipeline.dead_letter import DeadLetter
 from pipeline.enriched import Duplication, EnrichedArticle, Translation, facets
 from pipeline.kafka_source import Origin
@@ -172,6 +173,7 @@ class IndexDocuments(beam.DoFn):
 
     def _bulk(self, batch: list[EnrichedArticle]) -> BulkOutcome:
         assert self._es is not None
+        started = time.perf_counter()
         indexed_at = datetime.now(UTC)
         results: list[tuple[bool, dict[str, Any]]] = []
         try:
@@ -189,7 +191,9 @@ class IndexDocuments(beam.DoFn):
                 results.append(result)
         except TransportError:
             pass  # whatever has no result yet is retried by the caller
-        return classify_results(batch, results)
+        outcome = classify_results(batch, results)
+        metrics.bulk_request(time.perf_counter() - started, retry=bool(outcome.retry))
+        return outcome
 
     def process(self, batch: Batch) -> Iterator[Batch]:
         """Index the batch's articles; their origins become acknowledged or dead letters."""
@@ -197,6 +201,7 @@ class IndexDocuments(beam.DoFn):
         letters = list(batch.dead_letters)
         delays = retry_delays(self._settings.retry_budget_seconds)
         pending = []
+        metrics.reached_sink(STAGE, batch.articles)
         for item in batch.articles:
             if item.duplication is not None and item.duplication.suppressed:
                 acknowledged.append(item.origin)  # a duplicate, not indexed by choice
@@ -204,7 +209,8 @@ class IndexDocuments(beam.DoFn):
                 pending.append(item)
         while pending:
             outcome = self._bulk(pending)
-            beam.metrics.Metrics.counter(STAGE, "indexed").inc(len(outcome.acknowledged))
+            sent = {item.origin: item for item in pending}
+            metrics.acknowledged(STAGE, (sent[origin] for origin in outcome.acknowledged))
             acknowledged.extend(outcome.acknowledged)
             letters.extend(outcome.rejected)
             pending = outcome.retry
@@ -216,12 +222,13 @@ class IndexDocuments(beam.DoFn):
                         f"{self._settings.url} within {self._settings.retry_budget_seconds:.0f}s; "
                         "offsets were not committed, restart the pipeline once it is healthy"
                     )
-                beam.metrics.Metrics.counter(STAGE, "retried").inc(len(pending))
+                metrics.retried(STAGE, "elasticsearch:transient", len(pending))
                 _LOG.warning(
                     "Elasticsearch at %s did not accept %d document(s); retrying in %.0fs",
                     self._settings.url,
                     len(pending),
                     delay,
+                    extra={"stage": STAGE},
                 )
                 time.sleep(delay)
         yield Batch(articles=(), dead_letters=tuple(letters), acknowledged=tuple(acknowledged))

@@ -31,6 +31,7 @@ from kafka.structs import OffsetAndMetadata
 
 from newsflow.kafka_topics import client_config
 from newsflow.settings import KafkaSettings
+from pipeline import metrics
 
 _LOG = logging.getLogger("newsflow.pipeline")
 #: Set on SIGTERM: every partition stops reading after the bundle in flight, which is then
@@ -176,12 +177,22 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
                 value=record.value,
                 timestamp_ms=record.timestamp,
             )
+        self._report_lag(partition, len(batch))
         if batch:
             self._last_record_at = time.monotonic()
         elif self._idle_long_enough(partition, position):
             tracker.try_claim(UNBOUNDED)  # claim past the end: this partition is finished
             return
         tracker.defer_remainder(Duration(seconds=0))
+
+    def _report_lag(self, partition: TopicPartition, records: int) -> None:
+        """Lag = partition end - our position; the end comes free with each fetch response."""
+        assert self._consumer is not None
+        end = self._consumer.highwater(partition)
+        if end is None:  # no fetch response since the partition was assigned
+            end = self._consumer.end_offsets([partition])[partition]
+        lag = end - self._consumer.position(partition)
+        metrics.polled(partition.topic, partition.partition, records, lag)
 
     def _idle_long_enough(self, partition: TopicPartition, position: int) -> bool:
         """Drain mode: caught up with the partition end and no record seen for a while."""
@@ -229,6 +240,7 @@ class CommitOffsets(beam.DoFn):
         self._consumer: KafkaConsumer | None = None
         self._pending: dict[TopicPartition, int] = {}
         self._committed_records = 0
+        self._bundle_start = 0  # _committed_records when the bundle started
         self._last_report = 0.0
 
     def setup(self) -> None:
@@ -237,6 +249,7 @@ class CommitOffsets(beam.DoFn):
 
     def start_bundle(self) -> None:
         self._pending = {}
+        self._bundle_start = self._committed_records
 
     def process(self, done: Origin) -> None:
         key = TopicPartition(done.topic, done.partition)
@@ -249,6 +262,7 @@ class CommitOffsets(beam.DoFn):
                 {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._pending.items()}
             )
             self._pending = {}
+        metrics.bundle_finished(self._committed_records - self._bundle_start)
         if time.monotonic() - self._last_report >= _PROGRESS_EVERY_SECONDS:
             self._last_report = time.monotonic()
             _LOG.info("%d records handled and committed so far", self._committed_records)

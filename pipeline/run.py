@@ -24,6 +24,7 @@ from newsflow.errors import NewsflowError
 from newsflow.index import ElasticsearchUnavailable, client, ensure_index
 from newsflow.kafka_topics import ensure_topics
 from newsflow.settings import Settings
+from pipeline import health
 from pipeline.dead_letter import WriteDeadLetters
 from pipeline.decode import DecodeArticles
 from pipeline.dedupe import Deduplication
@@ -125,9 +126,12 @@ def run(
     )
     previous = signal.signal(signal.SIGTERM, _drain_on_signal)
     try:
-        with beam.Pipeline(
-            runner=runner_for(options, settings.stack.state_dir), options=options
-        ) as pipeline:
+        with (
+            health.serve(settings),
+            beam.Pipeline(
+                runner=runner_for(options, settings.stack.state_dir), options=options
+            ) as pipeline,
+        ):
             build(pipeline, settings, stop_when_idle)
     finally:
         signal.signal(signal.SIGTERM, previous)

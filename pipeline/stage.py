@@ -13,6 +13,7 @@ then be written at shutdown instead of after every bundle.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -20,6 +21,7 @@ from typing import Protocol
 import apache_beam as beam
 
 from newsflow.index import ElasticsearchUnavailable
+from pipeline import metrics
 from pipeline.dead_letter import DeadLetter
 from pipeline.enriched import EnrichedArticle
 from pipeline.kafka_source import Origin
@@ -53,10 +55,20 @@ class RunStage(beam.DoFn):
         self._stage.load()
 
     def process(self, batch: Batch) -> Iterator[Batch]:
+        started = time.perf_counter()
+        result = self._run(batch)
+        metrics.stage_batch(
+            self._stage.name,
+            len(batch.articles),
+            len(result.articles),
+            time.perf_counter() - started,
+        )
+        yield result
+
+    def _run(self, batch: Batch) -> Batch:
         articles = list(batch.articles)
         try:
-            yield replace(batch, articles=tuple(self._stage.run(articles)))
-            return
+            return replace(batch, articles=tuple(self._stage.run(articles)))
         except ElasticsearchUnavailable:
             raise  # the service, not the articles: fail the bundle, commit nothing
         except Exception:
@@ -75,4 +87,4 @@ class RunStage(beam.DoFn):
                         item.origin, self._stage.name, exc, item.article.to_json(), item.article.id
                     )
                 )
-        yield replace(batch, articles=tuple(survivors), dead_letters=tuple(letters))
+        return replace(batch, articles=tuple(survivors), dead_letters=tuple(letters))
