@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # System packages newsflow needs on Debian/Ubuntu: a JDK (17+) and Maven for the local Kafka and
 # Elasticsearch, setpriv to run Elasticsearch unprivileged, Apertium with its language pairs for
-# offline translation, Chromium for the web page's test and openssl for the HTTPS fetcher tests'
-# throwaway certificates. Installs only what is missing.
+# offline translation, Chromium for the web page's test, openssl for the HTTPS fetcher tests'
+# throwaway certificates and kubectl for the manifest checks. Installs only what is missing.
 set -euo pipefail
 missing=()
 java_major=$(java -version 2>&1 | sed -nE 's/.*version "(1\.)?([0-9]+).*/\2/p' | head -1 || true)
@@ -10,6 +10,8 @@ if [ -z "${java_major}" ] || [ "${java_major}" -lt 17 ]; then missing+=(openjdk-
 command -v mvn >/dev/null || missing+=(maven)
 command -v setpriv >/dev/null || missing+=(util-linux)
 command -v openssl >/dev/null || missing+=(openssl)
+# kubectl renders deploy/kubernetes (kustomize) for the offline manifest checks.
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 # chromium: the web page's end-to-end test drives Debian's browser (no browser downloads).
 for package in apertium apertium-eng-spa apertium-es-pt apertium-fr-es chromium; do
   dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
