@@ -27,6 +27,7 @@ from apache_beam.runners.sdf_utils import RestrictionTrackerView
 from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.utils.timestamp import Duration
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from newsflow.kafka_topics import client_config
@@ -189,9 +190,13 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
         """Lag = partition end - our position; the end comes free with each fetch response."""
         assert self._consumer is not None
         end = self._consumer.highwater(partition)
-        if end is None:  # no fetch response since the partition was assigned
-            end = self._consumer.end_offsets([partition])[partition]
-        lag = end - self._consumer.position(partition)
+        lag: int | None = None
+        try:
+            if end is None:  # no fetch response since the partition was assigned
+                end = self._consumer.end_offsets([partition])[partition]
+            lag = end - self._consumer.position(partition)
+        except KafkaError:
+            pass  # the broker cannot tell now: the lag stays as it was; metrics never fail a bundle
         metrics.polled(partition.topic, partition.partition, records, lag)
 
     def _idle_long_enough(self, partition: TopicPartition, position: int) -> bool:

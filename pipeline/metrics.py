@@ -165,11 +165,12 @@ def _touch(**times: float) -> None:
     _progress = replace(_progress, **times)
 
 
-def polled(topic: str, partition: int, records: int, lag: int) -> None:
-    """After each Kafka poll of one partition."""
+def polled(topic: str, partition: int, records: int, lag: int | None) -> None:
+    """After each Kafka poll of one partition; ``lag`` None: unknown this time."""
     labels = (topic, str(partition))
     RECORDS_READ.labels(*labels).inc(records)
-    CONSUMER_LAG.labels(*labels).set(max(lag, 0))
+    if lag is not None:
+        CONSUMER_LAG.labels(*labels).set(max(lag, 0))
     _touch(last_activity=time.time())
 
 
