@@ -1,7 +1,7 @@
 """Every metric the pipeline reports, defined once; stages call the small helpers below.
 
 Each helper updates the Prometheus metrics (``newsflow_pipeline_*``, in ``REGISTRY``, served
-by ``pipeline.health``) and, where the stage had one before, the Beam counter of the same
+by ``pipeline.endpoint``) and, where the stage had one before, the Beam counter of the same
 event, so that runners whose workers live in other processes still see Beam's metrics.
 
 The registry is process-global on purpose: Beam's in-process FnApiRunner (the default runner)

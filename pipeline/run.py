@@ -24,7 +24,7 @@ from newsflow.errors import NewsflowError
 from newsflow.index import ElasticsearchUnavailable, client, ensure_index
 from newsflow.kafka_topics import ensure_topics
 from newsflow.settings import Settings
-from pipeline import health
+from pipeline import endpoint
 from pipeline.dead_letter import WriteDeadLetters
 from pipeline.decode import DecodeArticles
 from pipeline.dedupe import Deduplication
@@ -127,7 +127,7 @@ def run(
     previous = signal.signal(signal.SIGTERM, _drain_on_signal)
     try:
         with (
-            health.serve(settings),
+            endpoint.serve(settings),
             beam.Pipeline(
                 runner=runner_for(options, settings.stack.state_dir), options=options
             ) as pipeline,

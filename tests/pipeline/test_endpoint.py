@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from newsflow.settings import Settings
-from pipeline import health, metrics
+from pipeline import endpoint, metrics
 
 T0 = 1_800_000_000.0
 
@@ -28,20 +28,20 @@ def closed_port() -> int:
 
 def test_liveness_counts_from_the_start_until_the_loop_first_shows_life() -> None:
     starting = metrics.Progress(started=T0)
-    assert health.liveness(starting, timeout=300, now=T0 + 299)["loop"].ok
-    assert not health.liveness(starting, timeout=300, now=T0 + 301)["loop"].ok
+    assert endpoint.liveness(starting, timeout=300, now=T0 + 299)["loop"].ok
+    assert not endpoint.liveness(starting, timeout=300, now=T0 + 301)["loop"].ok
 
     polled = metrics.Progress(started=T0, last_activity=T0 + 1000)
-    assert health.liveness(polled, timeout=300, now=T0 + 1200)["loop"].ok
-    stuck = health.liveness(polled, timeout=300, now=T0 + 1400)["loop"]
+    assert endpoint.liveness(polled, timeout=300, now=T0 + 1200)["loop"].ok
+    stuck = endpoint.liveness(polled, timeout=300, now=T0 + 1400)["loop"]
     assert not stuck.ok and "400s since last Kafka poll" in stuck.detail
 
 
 def test_readiness_needs_a_recent_bundle() -> None:
-    assert not health.bundle_check(metrics.Progress(started=T0), 120, now=T0).ok
+    assert not endpoint.bundle_check(metrics.Progress(started=T0), 120, now=T0).ok
     done = metrics.Progress(started=T0, last_bundle=T0 + 10)
-    assert health.bundle_check(done, 120, now=T0 + 130).ok
-    assert not health.bundle_check(done, 120, now=T0 + 131).ok
+    assert endpoint.bundle_check(done, 120, now=T0 + 130).ok
+    assert not endpoint.bundle_check(done, 120, now=T0 + 131).ok
 
 
 def test_the_endpoint_serves_metrics_and_probes_and_says_why_it_is_not_ready() -> None:
@@ -52,7 +52,7 @@ def test_the_endpoint_serves_metrics_and_probes_and_says_why_it_is_not_ready() -
             "observability": {"metrics_port": 0, "probe_timeout_seconds": 1},
         }
     )
-    with health.serve(settings) as port:
+    with endpoint.serve(settings) as port:
         assert port
         base = f"http://127.0.0.1:{port}"
         metrics.bundle_finished(0)
@@ -72,5 +72,5 @@ def test_the_endpoint_serves_metrics_and_probes_and_says_why_it_is_not_ready() -
 
 
 def test_no_port_no_server() -> None:
-    with health.serve(Settings()) as port:
+    with endpoint.serve(Settings()) as port:
         assert port is None
