@@ -45,6 +45,30 @@ def request_drain() -> None:
 
 
 _PROGRESS_EVERY_SECONDS = 5.0
+#: While the broker is away, each partition asks again after this long.
+_OUTAGE_RETRY_SECONDS = 1.0
+
+
+class OutageLog:
+    """One warning when an outage starts, then one every half minute, instead of one per poll."""
+
+    EVERY_SECONDS = 30.0
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+
+    def warn(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if self._last is None or now - self._last >= self.EVERY_SECONDS:
+            self._last = now
+            _LOG.warning(message, *args)
+
+    def clear(self) -> None:
+        if self._last is not None:
+            _LOG.info("Kafka reachable again")
+        self._last = None
+
+
 #: An offset range without an end: the partition is read for as long as the pipeline runs.
 UNBOUNDED = sys.maxsize
 
@@ -126,6 +150,7 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
         self._stop_when_idle = stop_when_idle
         self._consumer: KafkaConsumer | None = None
         self._last_record_at = 0.0
+        self._outage = OutageLog()
 
     def initial_restriction(self, element: tuple[str, int]) -> OffsetRange:
         consumer = KafkaConsumer(**consumer_config(self._settings))
@@ -159,14 +184,20 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
             return
         partition = TopicPartition(*element)
         position = tracker.current_restriction().start
-        if self._consumer.assignment() != {partition}:
-            self._consumer.assign([partition])
-        if self._consumer.position(partition) != position:
-            self._consumer.seek(partition, position)
-        batch = self._consumer.poll(
-            timeout_ms=int(self._settings.poll_timeout_seconds * 1000),
-            max_records=self._settings.max_records_per_bundle,
-        ).get(partition, [])
+        try:
+            batch = self._poll(partition, position)
+        except KafkaError as exc:
+            # The broker is restarting or unreachable: nothing was claimed, so try again later;
+            # the client reconnects by itself. Never an idle partition, never a failed bundle.
+            self._outage.warn(
+                "Kafka at %s unavailable while reading %s (%s); retrying",
+                self._settings.bootstrap_servers,
+                partition,
+                exc,
+            )
+            tracker.defer_remainder(Duration(seconds=_OUTAGE_RETRY_SECONDS))
+            return
+        self._outage.clear()
         for record in batch:
             if not tracker.try_claim(record.offset):
                 return
@@ -186,6 +217,18 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
             return
         tracker.defer_remainder(Duration(seconds=0))
 
+    def _poll(self, partition: TopicPartition, position: int) -> list[Any]:
+        assert self._consumer is not None
+        timeout_ms = int(self._settings.poll_timeout_seconds * 1000)
+        if self._consumer.assignment() != {partition}:
+            self._consumer.assign([partition])
+        if self._consumer.position(partition, timeout_ms=timeout_ms) != position:
+            self._consumer.seek(partition, position)
+        records: list[Any] = self._consumer.poll(
+            timeout_ms=timeout_ms, max_records=self._settings.max_records_per_bundle
+        ).get(partition, [])
+        return records
+
     def _report_lag(self, partition: TopicPartition, records: int) -> None:
         """Lag = partition end - our position; the end comes free with each fetch response."""
         assert self._consumer is not None
@@ -204,7 +247,10 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
         if self._stop_when_idle is None:
             return False
         assert self._consumer is not None
-        end = self._consumer.end_offsets([partition])[partition]
+        try:
+            end = self._consumer.end_offsets([partition])[partition]
+        except KafkaError:
+            return False  # cannot tell while the broker is away: not idle
         return position >= end and time.monotonic() - self._last_record_at >= self._stop_when_idle
 
 
@@ -243,6 +289,7 @@ class CommitOffsets(beam.DoFn):
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
         self._consumer: KafkaConsumer | None = None
+        self._outage = OutageLog()
         self._pending: dict[TopicPartition, int] = {}
         self._committed_records = 0
         self._bundle_start = 0  # _committed_records when the bundle started
@@ -253,7 +300,7 @@ class CommitOffsets(beam.DoFn):
         self._last_report = time.monotonic()
 
     def start_bundle(self) -> None:
-        self._pending = {}
+        # Offsets a failed commit left pending stay: the next commit covers them too.
         self._bundle_start = self._committed_records
 
     def process(self, done: Origin) -> None:
@@ -263,10 +310,18 @@ class CommitOffsets(beam.DoFn):
 
     def finish_bundle(self) -> None:
         if self._pending and self._consumer is not None:
-            self._consumer.commit(
-                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._pending.items()}
-            )
-            self._pending = {}
+            try:
+                self._consumer.commit(
+                    {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._pending.items()},
+                    timeout_ms=int(self._settings.connect_timeout_seconds * 1000),
+                )
+            except KafkaError as exc:
+                # Handled records stay handled; committing them later (or re-reading them
+                # after a crash, harmlessly) is all an outage costs.
+                self._outage.warn("could not commit offsets (%s); will retry", exc)
+            else:
+                self._pending = {}
+                self._outage.clear()
         metrics.bundle_finished(self._committed_records - self._bundle_start)
         if time.monotonic() - self._last_report >= _PROGRESS_EVERY_SECONDS:
             self._last_report = time.monotonic()

@@ -607,6 +607,50 @@ def test_1_elasticsearch_stopped_30s_mid_stream_loses_and_duplicates_nothing(
     )
 
 
+def test_4_kafka_broker_restarted_mid_stream_loses_nothing(
+    stack: Settings, isolated: Settings, start_pipeline: Callable[..., PipelineProcess]
+) -> None:
+    files = corpus_files(ARTICLES)
+    first_half = ARTICLES // 2
+    assert (
+        ingest_files(files[:first_half], isolated.kafka, out=io.StringIO()).published == first_half
+    )
+    pipeline = start_pipeline(isolated)  # streaming: it has to ride out the restart by itself
+    wait_until(lambda: indexed_count(isolated) >= first_half // 4, 120, "indexing", pipeline)
+    local = LocalStack(stack.stack)
+    stopped = time.monotonic()
+    local.stop(local.kafka)
+    try:
+        time.sleep(5)  # the pipeline polls and commits against a dead broker for a while
+        assert pipeline.alive(), pipeline.output()
+    finally:
+        local.up()
+    broker_down_seconds = time.monotonic() - stopped
+    # A connector after the restart: producing works again (new records, same topic).
+    more = ingest_files(files[first_half:], isolated.kafka, out=io.StringIO())
+    assert more.published == ARTICLES - first_half
+    produced = read_raw(isolated)
+    assert len({p.article_id for p in produced}) == len(produced) == ARTICLES
+    caught_up = wait_until(
+        lambda: indexed_count(isolated) == ARTICLES, 180, "indexing after the restart", pipeline
+    )
+    wait_until(
+        lambda: committed_offsets(isolated) == end_offsets(produced), 30, "committed", pipeline
+    )
+    pipeline.process.send_signal(signal.SIGTERM)
+    assert pipeline.wait(60) == 0, pipeline.output()
+
+    outcome = assert_oracle(isolated, produced)
+    assert len(outcome.documents) == ARTICLES and not outcome.dead_letters
+    assert_fully_committed(isolated, produced)
+    report(
+        "4 Kafka restarted",
+        broker_down_seconds=f"{broker_down_seconds:.1f}",
+        caught_up_seconds_after_restart=f"{caught_up:.1f}",
+        final_documents=len(outcome.documents),
+    )
+
+
 def test_offsets_and_dead_letters_are_committed_while_the_pipeline_runs(
     isolated: Settings, start_pipeline: Callable[..., PipelineProcess]
 ) -> None:
