@@ -1,10 +1,11 @@
-"""An HTTP proxy in front of the real Elasticsearch node that can reject bulk items with 429.
+"""An HTTP proxy in front of the real Elasticsearch node that plays a busy or slow cluster.
 
-Elasticsearch answers 429 per item when its write queue is full; provoking that for real needs
-a loaded cluster. The proxy forwards every request unchanged and, for the next bulk requests
-that write to a chosen index, rewrites chosen items of the real response into the 429 a busy
-node sends (each chosen document once). It records the document ids of every such bulk
-request, so a test can see exactly what the client sent again.
+Elasticsearch answers 429 per item when its write queue is full, and slowly when it is
+overloaded; provoking either for real needs a loaded cluster. The proxy forwards every request
+to the real node and can (1) rewrite chosen items of bulk responses to a chosen index into the
+429 a busy node sends (each chosen document once), recording the document ids of every such
+bulk request so a test can see exactly what the client sent again, and (2) hold every request
+for ``delay_seconds`` before forwarding it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,9 +25,11 @@ REJECTION = {
 }
 
 
-class BulkRejectingProxy:
-    def __init__(self, upstream: str, index: str) -> None:
+class ElasticsearchProxy:
+    def __init__(self, upstream: str, index: str = "") -> None:
         self.index = index
+        #: Seconds every request waits before it is forwarded (a slow cluster).
+        self.delay_seconds = 0.0
         #: Documents to answer 429 for, the first time each is written.
         self.reject_once: set[str] = set()
         #: Document ids of every bulk request to ``index``, in order.
@@ -38,6 +42,7 @@ class BulkRejectingProxy:
 
             def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(proxy.delay_seconds)
                 upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 upstream.request(self.command, self.path, body=body, headers=headers)
@@ -93,8 +98,8 @@ class BulkRejectingProxy:
 
 
 @contextmanager
-def bulk_rejecting_proxy(upstream: str, index: str) -> Iterator[BulkRejectingProxy]:
-    proxy = BulkRejectingProxy(upstream, index)
+def elasticsearch_proxy(upstream: str, index: str = "") -> Iterator[ElasticsearchProxy]:
+    proxy = ElasticsearchProxy(upstream, index)
     try:
         yield proxy
     finally:

@@ -14,7 +14,7 @@ from newsflow.index import write_alias
 from newsflow.settings import Settings
 from pipeline.run import run
 from tests.conftest import indexed_documents
-from tests.es_proxy import bulk_rejecting_proxy
+from tests.es_proxy import elasticsearch_proxy
 from tests.pipeline.test_run_integration import committed_and_end, dead_letters
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ def test_only_the_rejected_items_are_retried(isolated: Settings, tmp_path: Path)
     )
     ingest_files([articles], isolated.kafka)
     alias = isolated.elasticsearch.index_alias
-    with bulk_rejecting_proxy(isolated.elasticsearch.url, write_alias(alias)) as proxy:
+    with elasticsearch_proxy(isolated.elasticsearch.url, write_alias(alias)) as proxy:
         rejected = {
             article_id(canonical_url=urls[n], source="", title="", body="") for n in (1, 4, 7)
         }
