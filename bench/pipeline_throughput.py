@@ -304,6 +304,9 @@ def namespace(settings: Settings, tag: str) -> Iterator[Settings]:
             existing = set(admin.list_topics())
             topics = [isolated.kafka.raw_topic, isolated.kafka.dlq_topic]
             admin.delete_topics([t for t in topics if t in existing])
+            groups = {g["group_id"] for g in admin.list_groups()}
+            if isolated.kafka.consumer_group in groups:
+                admin.delete_groups([isolated.kafka.consumer_group])
         finally:
             admin.close()
         es = client(isolated.elasticsearch)
