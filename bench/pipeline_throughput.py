@@ -43,6 +43,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from kafka.errors import KafkaError  # noqa: E402
+
 from bench.quality import (  # noqa: E402
     CORPUS,
     NTREX,
@@ -304,9 +306,11 @@ def namespace(settings: Settings, tag: str) -> Iterator[Settings]:
             existing = set(admin.list_topics())
             topics = [isolated.kafka.raw_topic, isolated.kafka.dlq_topic]
             admin.delete_topics([t for t in topics if t in existing])
-            groups = {g["group_id"] for g in admin.list_groups()}
-            if isolated.kafka.consumer_group in groups:
-                admin.delete_groups([isolated.kafka.consumer_group])
+            # Best effort: a group the coordinator cannot list yet is left for Kafka to expire.
+            with contextlib.suppress(KafkaError):
+                groups = {g["group_id"] for g in admin.list_groups()}
+                if isolated.kafka.consumer_group in groups:
+                    admin.delete_groups([isolated.kafka.consumer_group])
         finally:
             admin.close()
         es = client(isolated.elasticsearch)
@@ -335,7 +339,12 @@ def committed_counter(settings: Settings) -> Iterator[Callable[[], int]]:
 
     def committed() -> int:
         group = settings.kafka.consumer_group
-        offsets = admin.list_group_offsets(group).get(group, {})
+        try:
+            offsets = admin.list_group_offsets(group).get(group, {})
+        except KafkaError as exc:
+            if not exc.retriable:  # a fresh broker is still loading its group coordinator
+                raise
+            return 0
         return sum(o.offset for tp, o in offsets.items() if tp.topic == settings.kafka.raw_topic)
 
     try:
