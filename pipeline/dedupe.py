@@ -32,6 +32,9 @@ from newsflow.settings import DedupeSettings
 from pipeline.enriched import UNDETERMINED, Duplication, EnrichedArticle
 from pipeline.fingerprint import Fingerprint, Hashes, jaccard
 
+#: Outcome -> the stage's Beam counter (new articles are not counted).
+_BEAM_COUNTERS = {"duplicate": "duplicates", "clustered": "clustered"}
+
 
 @dataclass(frozen=True)
 class StoredFingerprint:
@@ -215,10 +218,6 @@ class Deduplication:
         suppress = self._settings.duplicates == "suppress"
         result = []
         for item, decision in zip(batch, decisions, strict=True):
-            if decision.duplicate_of:
-                beam.metrics.Metrics.counter(self.name, "duplicates").inc()
-            elif decision.cluster_id != decision.article_id:
-                beam.metrics.Metrics.counter(self.name, "clustered").inc()
             duplication = Duplication(
                 content_hash=decision.content_hash,
                 cluster_id=decision.cluster_id,
@@ -226,7 +225,10 @@ class Deduplication:
                 similarity=decision.similarity,
                 suppressed=suppress and decision.duplicate_of is not None,
             )
-            result.append(replace(item, duplication=duplication))
+            decided = replace(item, duplication=duplication)
+            if counter := _BEAM_COUNTERS.get(decided.dedupe_outcome or ""):  # for any runner
+                beam.metrics.Metrics.counter(self.name, counter).inc()
+            result.append(decided)
         return result
 
     def _evict_expired(self, newest: datetime) -> None:

@@ -76,6 +76,15 @@ class EnrichedArticle:
     duplication: Duplication | None = None
 
     @property
+    def dedupe_outcome(self) -> str | None:
+        """new (started a story) | clustered (joined one) | duplicate (a copy); None: not run."""
+        if self.duplication is None:
+            return None
+        if self.duplication.duplicate_of:
+            return "duplicate"
+        return "new" if self.duplication.cluster_id == self.article.id else "clustered"
+
+    @property
     def text(self) -> str:
         """Original title and body as one text, the input of language detection."""
         return f"{self.article.title}\n\n{self.article.body}".strip()

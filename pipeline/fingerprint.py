@@ -39,17 +39,28 @@ def words(text: str) -> list[str]:
 
 def content_hash(text: str) -> str:
     """Exact-duplicate key: equal for texts that differ only in case, spacing or punctuation."""
-    return hashlib.sha256(" ".join(words(text)).encode("utf-8")).hexdigest()[:32]
+    return _hash_of_words(words(text))
+
+
+def _hash_of_words(tokens: list[str]) -> str:
+    return hashlib.sha256(" ".join(tokens).encode("utf-8")).hexdigest()[:32]
 
 
 def content_words(text: str) -> list[str]:
     """The words that carry a story: no stop words, numbers or one- and two-letter words."""
-    return [w for w in words(text) if len(w) > 2 and not w.isdigit() and w not in STOP_WORDS]
+    return _content(words(text))
+
+
+def _content(tokens: list[str]) -> list[str]:
+    return [w for w in tokens if len(w) > 2 and not w.isdigit() and w not in STOP_WORDS]
 
 
 def shingles(text: str, size: int) -> Hashes:
     """Sorted, unique 32-bit hashes of the content-word ``size``-grams (fewer words: one)."""
-    tokens = content_words(text)
+    return _shingles_of(content_words(text), size)
+
+
+def _shingles_of(tokens: list[str], size: int) -> Hashes:
     if not tokens:
         return np.empty(0, dtype=np.uint32)
     grams = (
@@ -120,7 +131,8 @@ class Fingerprint:
     def of(
         cls, text: str, *, shingle_size: int, num_perm: int, bands: int, rows: int, seed: int
     ) -> Fingerprint:
-        hashes = shingles(text, shingle_size)
+        tokens = words(text)  # tokenized once: the hash and the shingles both start here
+        hashes = _shingles_of(_content(tokens), shingle_size)
         signature = minhash(hashes, num_perm, seed)
         keys = tuple(band_keys(signature, bands, rows)) if hashes.size else ()
-        return cls(content_hash(text), hashes, keys)
+        return cls(_hash_of_words(tokens), hashes, keys)

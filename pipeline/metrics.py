@@ -203,15 +203,8 @@ def reached_sink(stage: str, items: Iterable[EnrichedArticle]) -> None:
     received = 0
     for item in items:
         received += 1
-        if item.duplication is None:
-            continue  # de-duplication is disabled
-        if item.duplication.duplicate_of:
-            outcome = "duplicate"
-        elif item.duplication.cluster_id != item.article.id:
-            outcome = "clustered"
-        else:
-            outcome = "new"
-        DEDUPE_OUTCOMES.labels(outcome).inc()
+        if (outcome := item.dedupe_outcome) is not None:  # None: de-duplication is disabled
+            DEDUPE_OUTCOMES.labels(outcome).inc()
     ARTICLES_IN.labels(stage).inc(received)
 
 

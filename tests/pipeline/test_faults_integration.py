@@ -223,6 +223,14 @@ def assert_oracle(settings: Settings, produced: list[Produced]) -> Outcome:
     )
 
 
+def assert_all_indexed_and_committed(settings: Settings, produced: list[Produced]) -> Outcome:
+    """The oracle, with every article indexed (none dead-lettered) and every offset committed."""
+    outcome = assert_oracle(settings, produced)
+    assert len(outcome.documents) == ARTICLES and not outcome.dead_letters
+    assert_fully_committed(settings, produced)
+    return outcome
+
+
 def assert_commits_cover_only_handled(
     committed: dict[int, int], produced: list[Produced], handled: set[str]
 ) -> None:
@@ -370,9 +378,7 @@ def test_5_kill_9_mid_stream_then_restart_loses_and_duplicates_nothing(
 
     seconds = drain(start_pipeline, isolated)
 
-    outcome = assert_oracle(isolated, produced)
-    assert len(outcome.documents) == ARTICLES and not outcome.dead_letters
-    assert_fully_committed(isolated, produced)
+    outcome = assert_all_indexed_and_committed(isolated, produced)
     reindexed = sum(
         1 for doc_id, at in at_kill.items() if outcome.documents[doc_id]["indexed_at"] != at
     )
@@ -460,9 +466,7 @@ def test_10_sigterm_drains_commits_only_indexed_offsets_and_exits_0(
 
     seconds = drain(start_pipeline, isolated)
 
-    outcome = assert_oracle(isolated, produced)
-    assert len(outcome.documents) == ARTICLES and not outcome.dead_letters
-    assert_fully_committed(isolated, produced)
+    outcome = assert_all_indexed_and_committed(isolated, produced)
     report(
         "10 SIGTERM",
         exit_code=rc,
@@ -527,9 +531,7 @@ def test_2_elasticsearch_down_at_start_and_up_20s_later_indexes_everything(
     assert rc == 0, pipeline.output()
     after_up = time.monotonic() - back
 
-    outcome = assert_oracle(isolated, produced)
-    assert len(outcome.documents) == ARTICLES and not outcome.dead_letters
-    assert_fully_committed(isolated, produced)
+    outcome = assert_all_indexed_and_committed(isolated, produced)
     report(
         "2 ES down at start",
         es_down_seconds=f"{20 + up_seconds:.1f}",
@@ -599,9 +601,7 @@ def test_1_elasticsearch_stopped_30s_mid_stream_loses_and_duplicates_nothing(
     assert rc == 0, pipeline.output()
     after_up = time.monotonic() - back
 
-    outcome = assert_oracle(isolated, produced)
-    assert len(outcome.documents) == ARTICLES and not outcome.dead_letters
-    assert_fully_committed(isolated, produced)
+    outcome = assert_all_indexed_and_committed(isolated, produced)
     report(
         "1 ES stopped mid-stream",
         indexed_before_outage=before_outage,
@@ -645,9 +645,7 @@ def test_4_kafka_broker_restarted_mid_stream_loses_nothing(
     pipeline.process.send_signal(signal.SIGTERM)
     assert pipeline.wait(60) == 0, pipeline.output()
 
-    outcome = assert_oracle(isolated, produced)
-    assert len(outcome.documents) == ARTICLES and not outcome.dead_letters
-    assert_fully_committed(isolated, produced)
+    outcome = assert_all_indexed_and_committed(isolated, produced)
     report(
         "4 Kafka restarted",
         broker_down_seconds=f"{broker_down_seconds:.1f}",
@@ -723,9 +721,7 @@ def test_11_slow_elasticsearch_backpressure_bounds_memory_and_lag_recovers(
     # chain, so a slow sink slows the reading; records never pile up beyond one bundle each.
     assert backlog, "the metrics endpoint never answered"
     assert max(backlog) <= RECORDS_PER_BUNDLE * partitions, backlog
-    outcome = assert_oracle(isolated, produced)
-    assert len(outcome.documents) == ARTICLES and not outcome.dead_letters
-    assert_fully_committed(isolated, produced)
+    outcome = assert_all_indexed_and_committed(isolated, produced)
     report(
         "11 slow Elasticsearch",
         delay_per_request_seconds=1.0,
