@@ -35,7 +35,6 @@ from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
-from lxml import etree
 from lxml.html import HtmlElement
 from pydantic import field_validator
 from trafilatura.settings import Document
@@ -50,6 +49,7 @@ from newsflow.article import (
     InvalidArticle,
     normalize_url,
 )
+from newsflow.sanitize import html_to_text, remove_invisible
 
 __all__ = [
     "ExtractedPage",
@@ -84,47 +84,6 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _LANGUAGE = re.compile(r"^([A-Za-z]{2,3})(?:[-_].*)?$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SPACES = re.compile(r"[^\S\n]+")
-_WHITESPACE = re.compile(r"\s+")
-#: Elements whose content is never text a reader sees.
-_INVISIBLE = ("script", "style", "noscript", "iframe", "object", "embed", "template", "svg", "head")
-_BLOCKS = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "br",
-        "dd",
-        "div",
-        "dl",
-        "dt",
-        "figcaption",
-        "figure",
-        "footer",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "li",
-        "main",
-        "nav",
-        "ol",
-        "p",
-        "pre",
-        "section",
-        "table",
-        "td",
-        "th",
-        "tr",
-        "ul",
-    ]
-)
 _DATE_XPATHS = (
     "//meta[@property='article:published_time']/@content",
     "//meta[@name='article:published_time']/@content",
@@ -175,7 +134,7 @@ def _decode_strictly(html: bytes, label: str) -> str | None:
 
 def extract_page(html: bytes, *, url: str, charset: str | None = None) -> ExtractedPage:
     """Main text and metadata of one article page; raises ``ExtractionFailed`` with a reason."""
-    text = _CONTROL.sub("", decode_html(html, charset))
+    text, _ = remove_invisible(decode_html(html, charset))
     if not text.strip():
         raise ExtractionFailed("empty page")
     tree = load_html(text)
@@ -291,30 +250,6 @@ def _parse_date(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def html_to_text(html: str) -> str:
-    """Readable plain text of an HTML snippet (feed summaries); no script or style survives."""
-    cleaned = _CONTROL.sub("", html)
-    if not cleaned.strip():
-        return ""
-    parser = etree.HTMLParser(remove_comments=True, remove_pis=True)
-    root = etree.fromstring(f"<html><body>{cleaned}</body></html>", parser)
-    if root is None:
-        return ""
-    etree.strip_elements(root, *_INVISIBLE, with_tail=False)
-    for element in root.iter():  # source line breaks are spaces; blocks make the lines
-        element.text = _WHITESPACE.sub(" ", element.text) if element.text else element.text
-        element.tail = _WHITESPACE.sub(" ", element.tail) if element.tail else element.tail
-    for element in root.iter(*_BLOCKS):
-        element.tail = "\n" + (element.tail or "")
-        if len(element) == 0 and element.text is not None:
-            element.text = "\n" + element.text
-        elif len(element):
-            element.text = "\n" + (element.text or "")
-    text = "".join(root.itertext())
-    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
 
 
 def article_from_page(

@@ -12,6 +12,7 @@ the same story yields the same Elasticsearch ``_id`` and a replay changes nothin
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
 from datetime import datetime
@@ -19,6 +20,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_TITLE_CHARS = 1_000
@@ -95,6 +97,19 @@ class Article(BaseModel):
     language_hint: str | None = Field(None, pattern=r"^[a-z]{2,3}$")
     #: Connector-specific extras (authors, section, feed id, ...); small, flat, JSON-serializable.
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _supported_version(cls, value: Any) -> Any:
+        """A newer producer's message says which version it is and what to do about it."""
+        if value != SCHEMA_VERSION or isinstance(value, bool):
+            raise PydanticCustomError(
+                "schema_version",
+                "version {version} is not supported by this newsflow (it supports {supported}); "
+                "upgrade newsflow or re-publish as version {supported}",
+                {"version": json.dumps(value), "supported": SCHEMA_VERSION},
+            )
+        return value
 
     @field_validator("url", "canonical_url")
     @classmethod

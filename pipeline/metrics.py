@@ -39,6 +39,7 @@ __all__ = [
     "progress",
     "reached_sink",
     "retried",
+    "sanitized",
     "stage_batch",
     "start",
 ]
@@ -93,6 +94,13 @@ DEAD_LETTERS = Counter(
     f"{_PREFIX}dead_letters",
     "Dead letters the broker acknowledged on the dead-letter topic.",
     ["stage", "error_class"],
+    registry=REGISTRY,
+)
+SANITIZED = Counter(
+    f"{_PREFIX}sanitized_fields",
+    "Article fields changed to be safe to index, by what was removed: markup (tags, scripts) "
+    "or invisible (control, zero-width, bidi) characters.",
+    ["stage", "removed", "field"],
     registry=REGISTRY,
 )
 DEDUPE_OUTCOMES = Counter(
@@ -189,6 +197,14 @@ def retried(stage: str, error_class: str, count: int) -> None:
     """Articles a stage must try again (a transient failure: no dead letter, no commit yet)."""
     ERRORS.labels(stage, error_class).inc(count)
     beam.metrics.Metrics.counter(stage, "retried").inc(count)
+
+
+def sanitized(stage: str, markup: Iterable[str], invisible: Iterable[str]) -> None:
+    """An article's fields that held markup or invisible characters, now removed."""
+    for removed, fields in (("markup", markup), ("invisible", invisible)):
+        for field in fields:
+            SANITIZED.labels(stage, removed, field).inc()
+            beam.metrics.Metrics.counter(stage, f"sanitized_{removed}").inc()
 
 
 def dead_lettered(stage: str, error_class: str) -> None:

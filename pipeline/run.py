@@ -48,7 +48,7 @@ def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | N
         pipeline
         | "ReadKafka" >> ReadFromKafkaPartitions(settings.kafka, stop_when_idle)
         | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=nlp.batch_size)
-        | "Decode" >> beam.ParDo(DecodeArticles())
+        | "Decode" >> beam.ParDo(DecodeArticles(settings.kafka.max_message_bytes))
         | "DetectLanguage"
         >> beam.ParDo(RunStage(LanguageDetection(nlp.languages, nlp.min_language_confidence)))
         | "Translate"
