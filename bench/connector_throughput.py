@@ -35,7 +35,7 @@ from connectors.rss import RssConfig, RssSource  # noqa: E402
 from connectors.runner import RunOptions, run  # noqa: E402
 from connectors.source import Source  # noqa: E402
 from connectors.state import StateStore  # noqa: E402
-from newsflow.kafka_topics import ensure_topics  # noqa: E402
+from newsflow.kafka_topics import client_config, ensure_topics  # noqa: E402
 from newsflow.settings import Settings, load_settings  # noqa: E402
 from tests.connectors.conftest import LocalSite, Reply  # noqa: E402
 
@@ -121,7 +121,7 @@ def main() -> None:
                     results[source.config.name] = (first, second)
     finally:
         site.close()
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+        admin = KafkaAdminClient(**client_config(settings.kafka, "newsflow-bench"))
         admin.delete_topics([settings.kafka.raw_topic, settings.kafka.dlq_topic])
         admin.close()
     print(f"{'connector':10} {'items':>6} {'seconds':>8} {'items/s':>8}   second run (nothing new)")

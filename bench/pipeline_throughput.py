@@ -56,6 +56,7 @@ from bench.quality import (  # noqa: E402
     spread,
 )
 from newsflow.article import Article  # noqa: E402
+from newsflow.kafka_topics import client_config  # noqa: E402
 from newsflow.settings import Settings, load_settings  # noqa: E402
 
 BBC = Path("articles/bbc-news-2005/bbc")
@@ -301,7 +302,7 @@ def namespace(settings: Settings, tag: str) -> Iterator[Settings]:
     try:
         yield isolated
     finally:
-        admin = KafkaAdminClient(bootstrap_servers=isolated.kafka.bootstrap_servers)
+        admin = KafkaAdminClient(**client_config(isolated.kafka, "newsflow-bench"))
         try:
             existing = set(admin.list_topics())
             topics = [isolated.kafka.raw_topic, isolated.kafka.dlq_topic]
@@ -335,7 +336,7 @@ def committed_counter(settings: Settings) -> Iterator[Callable[[], int]]:
     """A function counting the records the group committed, over every raw-topic partition."""
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**client_config(settings.kafka, "newsflow-bench"))
 
     def committed() -> int:
         group = settings.kafka.consumer_group
@@ -472,7 +473,7 @@ def baseline(base: Settings, samples: Sequence[Sample], warm_up: Sample) -> Resu
         es = client(settings.elasticsearch)
         consumer = KafkaConsumer(
             settings.kafka.raw_topic,
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **client_config(settings.kafka, "newsflow-bench-baseline"),
             group_id=settings.kafka.consumer_group,
             auto_offset_reset="earliest",
             enable_auto_commit=False,

@@ -560,6 +560,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _credentials_refused(exc: Exception) -> str | None:
+    """Elasticsearch's 401 or 403 as advice, instead of a traceback."""
+    if "elasticsearch" not in sys.modules:
+        return None
+    from elasticsearch import AuthenticationException, AuthorizationException
+
+    if not isinstance(exc, AuthenticationException | AuthorizationException):
+        return None
+    node = exc.meta.node
+    return (
+        f"Elasticsearch at {node.scheme}://{node.host}:{node.port} refused the request "
+        f"({exc.meta.status}: {exc.message}); check NEWSFLOW_ELASTICSEARCH__API_KEY (or "
+        "NEWSFLOW_ELASTICSEARCH__USERNAME and NEWSFLOW_ELASTICSEARCH__PASSWORD) and the "
+        "privileges of that key or user"
+    )
+
+
 class _QuietBeamImport(logging.Filter):
     """Beam warns at import that Google Cloud's apitools is missing; we never use GCP."""
 
@@ -588,6 +605,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except NewsflowError as exc:
         print(f"newsflow: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:
+        refused = _credentials_refused(exc)
+        if refused is None:
+            raise
+        print(f"newsflow: {refused}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130

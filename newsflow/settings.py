@@ -15,7 +15,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +35,19 @@ from newsflow.errors import NewsflowError
 
 CONFIG_ENV_VAR = "NEWSFLOW_CONFIG"
 DEFAULT_CONFIG_FILE = "newsflow.toml"
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+
+
+def _blank_is_unset(value: object) -> object:
+    """An empty secret (a placeholder in a Kubernetes Secret or compose file) means "not set"."""
+    return None if value == "" else value
+
+
+def _existing_file(value: Path | None) -> Path | None:
+    if value is not None and not value.is_file():
+        raise ValueError(f"{value} is not a readable file")
+    return value
 
 
 class KafkaSettings(BaseModel):
@@ -43,6 +64,45 @@ class KafkaSettings(BaseModel):
     poll_timeout_seconds: float = Field(1.0, gt=0)
     #: Upper bound on one message; larger articles are rejected by the producer with a reason.
     max_message_bytes: int = Field(1_000_000, ge=10_000)
+    #: SSL or SASL_SSL encrypt the connection; SASL_* authenticate with a user and password.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    #: CA bundle the broker certificate must chain to; unset: the system's trusted CAs.
+    ssl_cafile: Path | None = None
+    #: Client certificate and key, for brokers that require mutual TLS.
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_check_hostname: bool = True
+
+    _blank_secret = field_validator("sasl_username", "sasl_password", mode="before")(
+        _blank_is_unset
+    )
+    _files_exist = field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")(_existing_file)
+
+    @model_validator(mode="after")
+    def _consistent_security(self) -> KafkaSettings:
+        protocol = self.security_protocol
+        if protocol in SASL_PROTOCOLS and not (self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"security_protocol {protocol} needs sasl_username and sasl_password "
+                "(NEWSFLOW_KAFKA__SASL_USERNAME, NEWSFLOW_KAFKA__SASL_PASSWORD)"
+            )
+        if protocol not in SASL_PROTOCOLS and (self.sasl_username or self.sasl_password):
+            raise ValueError(
+                f"SASL credentials are set but security_protocol is {protocol}, so they would "
+                "be ignored; set NEWSFLOW_KAFKA__SECURITY_PROTOCOL=SASL_SSL"
+            )
+        tls_files = [self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile]
+        if protocol not in TLS_PROTOCOLS and any(tls_files):
+            raise ValueError(
+                f"ssl_* files are set but security_protocol is {protocol} (no TLS), so they "
+                "would be ignored; set NEWSFLOW_KAFKA__SECURITY_PROTOCOL=SSL or SASL_SSL"
+            )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together (mutual TLS): set both")
+        return self
 
 
 class ElasticsearchSettings(BaseModel):
@@ -57,13 +117,46 @@ class ElasticsearchSettings(BaseModel):
     #: How long a batch keeps retrying while Elasticsearch is unreachable or overloaded before
     #: the pipeline fails loudly (offsets stay uncommitted, so a restart loses nothing).
     retry_budget_seconds: float = Field(300.0, gt=0)
+    #: An API key as Elasticsearch or Elastic Cloud shows it (the base64 "encoded" form).
+    api_key: SecretStr | None = None
+    #: Basic authentication, when there is no API key.
+    username: str | None = None
+    password: SecretStr | None = None
+    #: CA bundle the node certificate must chain to; unset: the system's trusted CAs.
+    ca_certs: Path | None = None
+    verify_certs: bool = True
+
+    _blank_secret = field_validator("api_key", "username", "password", mode="before")(
+        _blank_is_unset
+    )
+    _files_exist = field_validator("ca_certs")(_existing_file)
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        if "@" in value.split("//", 1)[1].split("/", 1)[0]:
+            # URLs are logged and shown in errors; a password inside one would travel with them.
+            raise ValueError(
+                "must not contain credentials; set NEWSFLOW_ELASTICSEARCH__API_KEY or "
+                "NEWSFLOW_ELASTICSEARCH__USERNAME and NEWSFLOW_ELASTICSEARCH__PASSWORD"
+            )
         return value.rstrip("/")
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.api_key is not None or self.password is not None
+
+    @model_validator(mode="after")
+    def _consistent_security(self) -> ElasticsearchSettings:
+        if self.api_key is not None and (self.username or self.password):
+            raise ValueError("set either api_key or username and password, not both")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together (basic authentication): set both")
+        if self.ca_certs is not None and not self.url.startswith("https://"):
+            raise ValueError(f"ca_certs is set but url {self.url} is not https://")
+        return self
 
 
 class NlpSettings(BaseModel):
@@ -158,6 +251,9 @@ class StackSettings(BaseModel):
     kafka_heap: str = "512m"
     elasticsearch_port: int = Field(9200, ge=1, le=65535)
     elasticsearch_transport_port: int = Field(9300, ge=1, le=65535)
+    #: The broker's second listener, SASL_SSL with PLAIN: a CA, a certificate for localhost and
+    #: a user are generated into ``state_dir/security`` at the first ``up``.
+    kafka_sasl_port: int = Field(9094, ge=1, le=65535)
     elasticsearch_heap: str = "1g"
     #: Elasticsearch refuses to run as root; when we are root it runs as this user.
     elasticsearch_user: str = "nobody"
@@ -206,6 +302,22 @@ class Settings(BaseSettings):
     dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    #: production refuses connections that expose credentials or skip certificate checks.
+    profile: Literal["development", "production"] = "development"
+    #: Lets a production profile run with what ``insecure_choices`` lists anyway.
+    allow_insecure: bool = False
+
+    @model_validator(mode="after")
+    def _production_is_secure(self) -> Settings:
+        if self.profile == "production" and not self.allow_insecure:
+            problems = insecure_choices(self)
+            if problems:
+                raise ValueError(
+                    "the production profile refuses: "
+                    + "; ".join(problems)
+                    + " (fix these, or set NEWSFLOW_ALLOW_INSECURE=true to run anyway)"
+                )
+        return self
 
     def namespaced(self, name: str) -> Settings:
         """A copy whose topics, consumer group and index alias all start with ``name``.
@@ -238,6 +350,35 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, toml)
 
 
+def insecure_choices(settings: Settings) -> list[str]:
+    """What would expose credentials or data in transit, each with the setting that fixes it."""
+    kafka, es = settings.kafka, settings.elasticsearch
+    problems = []
+    if kafka.security_protocol not in TLS_PROTOCOLS:
+        clear = "SASL credentials and " if kafka.security_protocol in SASL_PROTOCOLS else ""
+        problems.append(
+            f"Kafka security_protocol {kafka.security_protocol} sends {clear}articles "
+            "unencrypted: set NEWSFLOW_KAFKA__SECURITY_PROTOCOL=SASL_SSL (or SSL)"
+        )
+    elif not kafka.ssl_check_hostname:
+        problems.append(
+            "Kafka ssl_check_hostname=false accepts any broker's certificate: set "
+            "NEWSFLOW_KAFKA__SSL_CHECK_HOSTNAME=true"
+        )
+    if not es.url.startswith("https://"):
+        clear = "credentials and " if es.has_credentials else ""
+        problems.append(
+            f"Elasticsearch url {es.url} sends {clear}articles unencrypted: set "
+            "NEWSFLOW_ELASTICSEARCH__URL=https://..."
+        )
+    elif not es.verify_certs:
+        problems.append(
+            "Elasticsearch verify_certs=false accepts any certificate: set "
+            "NEWSFLOW_ELASTICSEARCH__VERIFY_CERTS=true and NEWSFLOW_ELASTICSEARCH__CA_CERTS"
+        )
+    return problems
+
+
 class SettingsError(NewsflowError):
     """A message fit for a terminal: which setting, what is wrong, where it came from."""
 
@@ -264,7 +405,8 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(f"config file {config_file} is not valid TOML: {exc}") from None
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            ": ".join(filter(None, (".".join(str(p) for p in err["loc"]), err["msg"])))
+            for err in exc.errors()
         )
         origin = f"{config_file} or " if config_file else ""
         raise SettingsError(

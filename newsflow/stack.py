@@ -3,6 +3,8 @@
 Both servers come from Maven Central: Maven resolves the Kafka classpath and Elastic's
 Elasticsearch distribution from the small poms in ``deploy/local/``; the machine's JDK runs them.
 Everything they write (data, logs, pid files, rendered configs) lives under the state directory.
+Kafka has two listeners: PLAINTEXT for everyday work and SASL_SSL (PLAIN over TLS, with a CA,
+certificate and user generated into ``state_dir/security``) to exercise the secured clients.
 
 ``up`` is idempotent and waits for health; ``down`` stops only processes whose pid files we wrote
 and whose command line is still ours, so it never kills a stranger that reused a pid.
@@ -33,6 +35,7 @@ from string import Template
 
 from newsflow.errors import NewsflowError
 from newsflow.settings import StackSettings
+from newsflow.stack_security import StackSecurity
 
 DEPLOY_LOCAL = Path(__file__).resolve().parent.parent / "deploy" / "local"
 MIN_JAVA = 17
@@ -145,6 +148,7 @@ class LocalStack:
         self.settings = settings
         self.state = settings.state_dir.resolve()
         self._say = progress or (lambda message: print(message, file=sys.stderr))
+        self.security = StackSecurity(self.state / "security")
         self.kafka = Service(
             name="kafka",
             port=settings.kafka_port,
@@ -154,6 +158,7 @@ class LocalStack:
             ports={
                 settings.kafka_port: "kafka_port",
                 settings.kafka_controller_port: "kafka_controller_port",
+                settings.kafka_sasl_port: "kafka_sasl_port",
             },
         )
         self.elasticsearch = Service(
@@ -246,10 +251,18 @@ class LocalStack:
             )
         config = home / "server.properties"
         data_dir = home / "data"
+        self.security.ensure()
+        username, password = self.security.credentials()
+        config.touch(mode=0o600)  # it holds the SASL user's password
+        config.chmod(0o600)
         config.write_text(
             Template((DEPLOY_LOCAL / "kafka" / "server.properties").read_text()).substitute(
                 port=self.settings.kafka_port,
                 controller_port=self.settings.kafka_controller_port,
+                sasl_port=self.settings.kafka_sasl_port,
+                keystore=self.security.keystore_file,
+                sasl_username=username,
+                sasl_password=password,
                 data_dir=data_dir,
             )
         )
@@ -280,7 +293,11 @@ class LocalStack:
             )
             if result.returncode != 0:
                 raise StackError(f"kafka: formatting storage failed:\n{result.stderr[-2000:]}")
-        self._say(f"kafka: starting broker on port {self.settings.kafka_port} ...")
+        self._say(
+            f"kafka: starting broker on port {self.settings.kafka_port} (SASL_SSL on "
+            f"{self.settings.kafka_sasl_port}: CA {self.security.ca_file}, user and password in "
+            f"{self.security.credentials_file}) ..."
+        )
         self._spawn(self.kafka, [*base, "kafka.Kafka", str(config)], env=os.environ.copy())
 
     def _start_elasticsearch(self, java: str) -> None:

@@ -59,12 +59,15 @@ def kafka_check(settings: KafkaSettings, timeout: float) -> Check:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    from newsflow.kafka_topics import client_config
+
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=settings.bootstrap_servers,
-            client_id="newsflow-pipeline-probe",
-            request_timeout_ms=int(timeout * 1000),
-            bootstrap_timeout_ms=int(timeout * 1000),
+            **{
+                **client_config(settings, "newsflow-pipeline-probe"),
+                "request_timeout_ms": int(timeout * 1000),
+                "bootstrap_timeout_ms": int(timeout * 1000),
+            }
         )
         try:
             brokers = len(admin.describe_cluster()["brokers"])

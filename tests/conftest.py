@@ -71,13 +71,14 @@ def isolated(stack: Settings) -> Iterator[Settings]:
     from kafka import KafkaAdminClient
 
     from newsflow.index import client, concrete_index_name
+    from newsflow.kafka_topics import client_config
     from pipeline.dedupe_store import dedupe_index
 
     name = f"test-{uuid.uuid4().hex[:10]}"
     settings = stack.namespaced(name)
     settings.kafka.poll_timeout_seconds = 0.5
     yield settings
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**client_config(settings.kafka, "newsflow-tests"))
     try:
         existing = set(admin.list_topics())
         admin.delete_topics(

@@ -164,3 +164,150 @@ def test_namespaced_settings_share_nothing_with_the_original() -> None:
     assert scoped.kafka.consumer_group == "tenant-a-pipeline"
     assert scoped.elasticsearch.index_alias == "tenant-a"
     assert base.kafka.raw_topic == "articles.raw" and base.elasticsearch.index_alias == "news"
+
+
+# -- security: consistency in any profile, and what the production profile refuses ---------------
+
+SECURE_ENV = {
+    "NEWSFLOW_PROFILE": "production",
+    "NEWSFLOW_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+    "NEWSFLOW_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
+    "NEWSFLOW_KAFKA__SASL_USERNAME": "newsflow",
+    "NEWSFLOW_KAFKA__SASL_PASSWORD": "kafka-secret",
+    "NEWSFLOW_ELASTICSEARCH__URL": "https://search.example.com:9243",
+    "NEWSFLOW_ELASTICSEARCH__API_KEY": "es-secret",
+}
+
+
+def set_env(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_a_secured_production_setup_loads_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_env(monkeypatch, **SECURE_ENV)
+    settings = load_settings()
+    assert settings.profile == "production"
+    assert settings.kafka.sasl_password is not None
+    assert settings.kafka.sasl_password.get_secret_value() == "kafka-secret"
+    assert settings.kafka.sasl_mechanism == "SCRAM-SHA-512"
+    assert settings.elasticsearch.api_key is not None
+    assert settings.elasticsearch.api_key.get_secret_value() == "es-secret"
+    for shown in (repr(settings), str(settings), settings.model_dump_json()):
+        assert "kafka-secret" not in shown and "es-secret" not in shown
+
+
+def test_production_refuses_the_development_defaults_and_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEWSFLOW_PROFILE", "production")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "production profile refuses" in message
+    assert "Kafka security_protocol PLAINTEXT sends articles unencrypted" in message
+    assert "NEWSFLOW_KAFKA__SECURITY_PROTOCOL=SASL_SSL" in message
+    assert "NEWSFLOW_ELASTICSEARCH__URL=https://" in message
+    assert "NEWSFLOW_ALLOW_INSECURE=true" in message
+
+
+@pytest.mark.parametrize(
+    ("changes", "refusal"),
+    [
+        (
+            {"NEWSFLOW_KAFKA__SECURITY_PROTOCOL": "SASL_PLAINTEXT"},
+            "SASL_PLAINTEXT sends SASL credentials and articles unencrypted",
+        ),
+        (
+            {"NEWSFLOW_KAFKA__SSL_CHECK_HOSTNAME": "false"},
+            "NEWSFLOW_KAFKA__SSL_CHECK_HOSTNAME=true",
+        ),
+        (
+            {"NEWSFLOW_ELASTICSEARCH__URL": "http://search.example.com:9200"},
+            "sends credentials and articles unencrypted",
+        ),
+        (
+            {"NEWSFLOW_ELASTICSEARCH__VERIFY_CERTS": "false"},
+            "NEWSFLOW_ELASTICSEARCH__VERIFY_CERTS=true",
+        ),
+    ],
+)
+def test_production_refuses_each_insecure_choice_unless_explicitly_allowed(
+    monkeypatch: pytest.MonkeyPatch, changes: dict[str, str], refusal: str
+) -> None:
+    set_env(monkeypatch, **{**SECURE_ENV, **changes})
+    with pytest.raises(SettingsError, match="production profile refuses") as raised:
+        load_settings()
+    assert refusal in str(raised.value)
+    assert "secret" not in str(raised.value)
+    monkeypatch.setenv("NEWSFLOW_ALLOW_INSECURE", "true")
+    assert load_settings().allow_insecure
+
+
+def test_development_allows_plaintext_and_unchecked_certificates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_env(
+        monkeypatch,
+        NEWSFLOW_KAFKA__SECURITY_PROTOCOL="SASL_PLAINTEXT",
+        NEWSFLOW_KAFKA__SASL_USERNAME="dev",
+        NEWSFLOW_KAFKA__SASL_PASSWORD="dev",
+        NEWSFLOW_ELASTICSEARCH__URL="https://localhost:9200",
+        NEWSFLOW_ELASTICSEARCH__VERIFY_CERTS="false",
+    )
+    settings = load_settings()
+    assert settings.profile == "development" and not settings.elasticsearch.verify_certs
+
+
+@pytest.mark.parametrize(
+    ("variables", "complaint"),
+    [
+        (
+            {"NEWSFLOW_KAFKA__SECURITY_PROTOCOL": "SASL_SSL"},
+            "needs sasl_username and sasl_password",
+        ),
+        ({"NEWSFLOW_KAFKA__SASL_PASSWORD": "secret"}, "SASL credentials are set but"),
+        ({"NEWSFLOW_KAFKA__SSL_CAFILE": "ca.pem"}, "ssl_* files are set but"),
+        (
+            {"NEWSFLOW_KAFKA__SECURITY_PROTOCOL": "SSL", "NEWSFLOW_KAFKA__SSL_CERTFILE": "ca.pem"},
+            "ssl_certfile and ssl_keyfile go together",
+        ),
+        (
+            {"NEWSFLOW_KAFKA__SECURITY_PROTOCOL": "SSL", "NEWSFLOW_KAFKA__SSL_CAFILE": "nope.pem"},
+            "kafka.ssl_cafile: Value error, nope.pem is not a readable file",
+        ),
+        (
+            {"NEWSFLOW_ELASTICSEARCH__API_KEY": "k", "NEWSFLOW_ELASTICSEARCH__USERNAME": "u"},
+            "either api_key or username and password",
+        ),
+        ({"NEWSFLOW_ELASTICSEARCH__USERNAME": "elastic"}, "username and password go together"),
+        ({"NEWSFLOW_ELASTICSEARCH__CA_CERTS": "ca.pem"}, "is not https://"),
+        (
+            {"NEWSFLOW_ELASTICSEARCH__URL": "https://elastic:secret@search:9200"},
+            "must not contain credentials",
+        ),
+    ],
+)
+def test_inconsistent_security_settings_are_refused_in_any_profile(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variables: dict[str, str], complaint: str
+) -> None:
+    (tmp_path / "ca.pem").write_text("a CA bundle")  # the working directory
+    set_env(monkeypatch, **variables)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert complaint in str(raised.value)
+    assert "secret" not in str(raised.value)
+
+
+def test_an_empty_secret_means_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Placeholders in a Kubernetes Secret or compose file are empty strings."""
+    set_env(
+        monkeypatch,
+        NEWSFLOW_KAFKA__SASL_USERNAME="",
+        NEWSFLOW_KAFKA__SASL_PASSWORD="",
+        NEWSFLOW_ELASTICSEARCH__API_KEY="",
+    )
+    settings = load_settings()
+    assert settings.kafka.sasl_password is None and settings.elasticsearch.api_key is None
