@@ -37,13 +37,25 @@ LABEL org.opencontainers.image.title="newsflow" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 
-# Apertium (offline translation) and its language pairs, at the versions bookworm ships.
+# Apertium (offline translation) and its language pairs, and the Hunspell dictionaries of the
+# index's language analyzers (deploy/elasticsearch/hunspell-dictionaries.txt; an init container
+# of this image hands them to the Elasticsearch node), at the versions bookworm ships.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
        apertium=3.8.3-1+b2 \
        apertium-eng-spa=0.8.1-2 \
        apertium-es-pt=1.1.6-1 \
        apertium-fr-es=0.9.4-1 \
+       hunspell-es=1:7.5.0-1 \
+       hunspell-pt-pt=1:7.5.0-1 \
+       hunspell-fr=1:7.0-1 \
+       hunspell-fr-classical=1:7.0-1 \
+       hunspell-de-de=20161207-11 \
+       hunspell-it=1:7.5.0-1 \
+       hunspell-nl=2:2.20.19-2 \
+       hunspell-ru=1:7.5.0-1 \
+       hunspell-pl=1:7.5.0-1 \
+       hunspell-uk=1:7.5.0-1 \
     && rm -rf /var/lib/apt/lists/*
 
 # Only the wheels from the builder: pip may not reach an index, so a package missing from the
@@ -53,9 +65,10 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
         --requirement /wheels/requirements.lock /wheels/newsflow-*.whl \
     && pip check
 
-# newsflow/index.py reads the index mapping from <packages>/../deploy/elasticsearch, the
-# repository layout; installed, that parent is site-packages.
-COPY deploy/elasticsearch/news-index.json /usr/local/lib/python3.11/site-packages/deploy/elasticsearch/news-index.json
+# newsflow/index.py reads the index template from <packages>/../deploy/elasticsearch, the
+# repository layout; installed, that parent is site-packages. hunspell.sh comes along for the
+# Elasticsearch node's init container.
+COPY deploy/elasticsearch/ /usr/local/lib/python3.11/site-packages/deploy/elasticsearch/
 
 # A fixed numeric uid, so Kubernetes' runAsNonRoot can verify it without /etc/passwd lookups.
 RUN groupadd --system --gid 10001 newsflow \

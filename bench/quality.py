@@ -646,7 +646,9 @@ def main(argv: list[str] | None = None) -> int:
     sets = article_sets(args.corpus, args.limit)
 
     log("language ID")
-    detector = LanguageDetection(settings.languages, settings.min_language_confidence)
+    detector = LanguageDetection(
+        settings.languages, settings.min_language_confidence, settings.max_language_chars
+    )
     detector.load()
     languages = language_id(detector, ntrex, sets)  # also loads lingua's models, untimed
     spanish = enriched(as_article(doc) for doc in ntrex["ref.spa"])

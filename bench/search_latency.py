@@ -24,13 +24,22 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from elasticsearch.helpers import streaming_bulk  # noqa: E402
 
-from newsflow.index import client, concrete_index_name, ensure_index, write_alias  # noqa: E402
+from newsflow.index import (  # noqa: E402
+    client,
+    ensure_index,
+    ensure_period,
+    index_action,
+    original_language_fields,
+    period_of,
+    remove,
+)
 from newsflow.search import SearchRequest, search  # noqa: E402
 from newsflow.settings import load_settings  # noqa: E402
 
@@ -67,7 +76,8 @@ def corpus_articles() -> list[tuple[str, str, str]]:
     return articles
 
 
-def documents(count: int, alias: str) -> Iterator[dict[str, object]]:
+def documents(count: int) -> Iterator[dict[str, Any]]:
+    """Corpus articles, one every 7 minutes from 2026-01-01: 100k span about 16 monthly indices."""
     articles = corpus_articles()
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for number in range(count):
@@ -75,21 +85,18 @@ def documents(count: int, alias: str) -> Iterator[dict[str, object]]:
         when = start + timedelta(minutes=7 * number)
         people = sorted(set(_PAIR.findall(f"{title} {body}")))[:8]
         yield {
-            "_index": write_alias(alias),
-            "_id": f"{number:032x}",
-            "_source": {
-                "id": f"{number:032x}",
-                "schema_version": 1,
-                "source": SOURCES[number % len(SOURCES)],
-                "title": title,
-                "body": body,
-                "title_en": title if language == "en" else None,
-                "body_en": body if language == "en" else None,
-                "published_at": when.isoformat(),
-                "fetched_at": when.isoformat(),
-                "language": language,
-                "entities": {"PERSON": people},
-            },
+            "id": f"{number:032x}",
+            "schema_version": 1,
+            "source": SOURCES[number % len(SOURCES)],
+            "title": title,
+            "body": body,
+            "title_en": title if language == "en" else None,
+            "body_en": body if language == "en" else None,
+            "published_at": when.isoformat(),
+            "fetched_at": when.isoformat(),
+            "language": language,
+            "entities": {"PERSON": people},
+            **original_language_fields(language, title, body),
         }
 
 
@@ -109,12 +116,15 @@ def main() -> None:
     settings = load_settings().namespaced(alias).elasticsearch
     es = client(settings)
     ensure_index(es, settings)
+    for period in sorted({period_of(d, settings.index_period) for d in documents(args.documents)}):
+        ensure_period(es, settings, period)
     es.indices.put_settings(index=alias, settings={"refresh_interval": "-1"})
     print(f"bulk-indexing {args.documents} documents into {alias} ...", file=sys.stderr)
     started = time.perf_counter()
     indexed = 0
+    actions = (index_action(settings, d["id"], d) for d in documents(args.documents))
     for ok, info in streaming_bulk(
-        es, documents(args.documents, alias), chunk_size=1000, max_retries=5, raise_on_error=False
+        es, actions, chunk_size=1000, max_retries=5, raise_on_error=False
     ):
         if not ok:
             sys.exit(f"bulk failure: {info}")
@@ -127,6 +137,7 @@ def main() -> None:
 
     results: dict[str, object] = {
         "documents": indexed,
+        "indices": len(es.indices.get_alias(name=alias)),
         "bulk_docs_per_second": round(indexed / bulk_seconds),
         "index_size_mb": round(
             es.indices.stats(index=alias)["_all"]["primaries"]["store"]["size_in_bytes"] / 2**20
@@ -147,7 +158,7 @@ def main() -> None:
             "p95_ms": round(percentile(timings, 0.95), 1),
         }
     if not args.keep:
-        es.indices.delete(index=concrete_index_name(alias))
+        remove(es, alias)
     es.close()
     print(json.dumps(results, indent=2))
 

@@ -279,10 +279,12 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         es.close()
     print(f"read alias   {state.alias}: {', '.join(state.read_indices) or '-'}")
-    print(f"write alias  {index.write_alias(state.alias)}: {', '.join(state.write_indices) or '-'}")
+    writers = [f"{alias} -> {name}" for alias, name in sorted(state.write_aliases.items())]
+    print(f"write aliases {', '.join(writers) or '-'}")
     print(f"documents    {state.documents}")
     print(
-        f"this version writes {state.current}: {'up to date' if state.up_to_date else 'OUTDATED'}"
+        f"this version writes {index.template_name(state.alias)}-* (mapping version "
+        f"{state.version}): {'up to date' if state.up_to_date else 'OUTDATED'}"
     )
     if not state.up_to_date and state.read_indices:
         print("run `newsflow index migrate` to move to it without downtime", file=sys.stderr)
@@ -539,11 +541,14 @@ def build_parser() -> argparse.ArgumentParser:
     index = commands.add_parser(
         "index",
         help="create, inspect or migrate the news index",
-        description="The index behind the read alias (elasticsearch.index_alias, default news) "
-        "and the write alias (news-write) is news-v<mapping version>. setup: create it if "
-        "missing (idempotent); status: aliases, documents, whether the mapping is current "
-        "(exit 1 if not); migrate: move to the current mapping version without downtime — "
-        "the write alias moves first, documents are copied, the read alias moves last.",
+        description="Documents live in one index per month (elasticsearch.index_period) of "
+        "their publication date, news-v<mapping version>-<period>, made from the index "
+        "template news-v<mapping version>; all are behind the read alias "
+        "(elasticsearch.index_alias, default news), and each has a write alias "
+        "news-write-<period>. setup: install the template and create the read alias "
+        "(idempotent); status: aliases, documents, whether the mapping is current (exit 1 if "
+        "not); migrate: move to the current mapping version without downtime — the write "
+        "aliases move first, documents are copied, the read alias moves last.",
     )
     index.add_argument("action", choices=["setup", "status", "migrate"])
     index.set_defaults(handler=_index)

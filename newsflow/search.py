@@ -45,7 +45,8 @@ MAX_FACET_SIZE = 100
 MAX_WINDOW = 10_000
 
 # English (original or translated) first, then the original-language text.
-TEXT_FIELDS = ["title_en^3", "body_en", "title^2", "body"]
+#: English, original text, and the original again through its language's analyzer (stemmed).
+TEXT_FIELDS = ["title_en^3", "body_en", "title^2", "body", "original.*.title^2", "original.*.body"]
 # Hits carry no bodies (they can be long); GET /documents/{id} returns the whole document.
 _SOURCE_FIELDS = [
     "id",
@@ -76,6 +77,9 @@ HIGHLIGHT: dict[str, Any] = {
     "encoder": "html",
     "fragment_size": 160,
     "number_of_fragments": 2,
+    # Highlight the first million characters of a longer field instead of failing the search
+    # (Elasticsearch's index.highlight.max_analyzed_offset, whose default is this).
+    "max_analyzed_offset": 1_000_000,
     "fields": {
         "title_en": {"number_of_fragments": 0},
         "body_en": {},
@@ -410,13 +414,11 @@ def get_document(
 ) -> dict[str, Any] | None:
     """The whole stored document (original and English text, entity details), or None."""
     with _connection(settings, es) as connection:
-        try:
-            response = connection.get(index=settings.index_alias, id=doc_id)
-        except NotFoundError as exc:
-            if exc.error == "index_not_found_exception":
-                raise
-            return None
-    return {"id": response["_id"], **response["_source"]}
+        # The alias spans one index per period, so this is a search by id rather than a GET.
+        hits = connection.search(
+            index=settings.index_alias, query={"ids": {"values": [doc_id]}}, size=1
+        )["hits"]["hits"]
+    return {"id": hits[0]["_id"], **hits[0]["_source"]} if hits else None
 
 
 def health(settings: ElasticsearchSettings, es: Elasticsearch | None = None) -> dict[str, Any]:

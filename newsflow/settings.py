@@ -110,6 +110,9 @@ class ElasticsearchSettings(BaseModel):
 
     url: str = "http://localhost:9200"
     index_alias: str = "news"
+    #: Documents live in one index per period of their publication date (``news-v4-2026.11``);
+    #: set it before the first run (an article re-ingested after a change would get a second copy).
+    index_period: Literal["month", "year"] = "month"
     request_timeout_seconds: float = Field(30.0, gt=0)
     #: Per-document retries of 429 (too many requests) inside one bulk call, with backoff.
     bulk_max_retries: int = Field(5, ge=0)
@@ -175,6 +178,10 @@ class NlpSettings(BaseModel):
     )
     #: Below this confidence the language is reported as "und".
     min_language_confidence: float = Field(0.5, ge=0, le=1)
+    #: Characters of an article (and of each paragraph) the language detector reads: the
+    #: language shows in the first pages, and the detector's cost grows with length (one
+    #: 500,000-character word took it 69 s).
+    max_language_chars: int = Field(10_000, ge=200)
 
 
 class TranslationSettings(BaseModel):
@@ -257,6 +264,9 @@ class StackSettings(BaseModel):
     elasticsearch_heap: str = "1g"
     #: Elasticsearch refuses to run as root; when we are root it runs as this user.
     elasticsearch_user: str = "nobody"
+    #: Hunspell dictionaries (``<locale>.aff``/``.dic``) for the index's language analyzers;
+    #: Debian's hunspell-* packages put them here.
+    hunspell_dir: Path = Path("/usr/share/hunspell")
     start_timeout_seconds: float = Field(180.0, gt=0)
 
     @field_validator("kafka_heap", "elasticsearch_heap")

@@ -28,12 +28,13 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
 from newsflow.errors import NewsflowError
+from newsflow.index import hunspell_locales
 from newsflow.settings import StackSettings
 from newsflow.stack_security import StackSecurity
 
@@ -57,6 +58,26 @@ def parse_java_major(version_output: str) -> int | None:
         return None
     major = int(match[1])
     return int(match[2] or 0) if major == 1 else major
+
+
+def install_hunspell_dictionaries(source: Path, target: Path, locales: Iterable[str]) -> None:
+    """Copy the dictionaries the index template's analyzers need into the node's config."""
+    wanted = sorted(locales)
+    missing = [
+        locale
+        for locale in wanted
+        if not all((source / f"{locale}.{part}").is_file() for part in ("aff", "dic"))
+    ]
+    if missing:
+        raise StackError(
+            f"Hunspell dictionaries {', '.join(missing)} not found in {source}; install them "
+            "with `bash deploy/local/install-system-packages.sh` (Debian's hunspell-* packages) "
+            "or point NEWSFLOW_STACK__HUNSPELL_DIR at a directory holding <locale>.aff/.dic"
+        )
+    for locale in wanted:
+        (target / locale).mkdir(parents=True, exist_ok=True)
+        for part in ("aff", "dic"):
+            shutil.copyfile(source / f"{locale}.{part}", target / locale / f"{locale}.{part}")
 
 
 def kafka_cluster_id() -> str:
@@ -323,6 +344,9 @@ class LocalStack:
                 .replace("HeapDumpPath=data", f"HeapDumpPath={logs_dir}")
                 .replace("ErrorFile=logs/", f"ErrorFile={logs_dir}/")
             )
+        install_hunspell_dictionaries(
+            self.settings.hunspell_dir, config_dir / "hunspell", hunspell_locales()
+        )
         (config_dir / "elasticsearch.yml").write_text(
             Template((DEPLOY_LOCAL / "elasticsearch" / "elasticsearch.yml").read_text()).substitute(
                 port=self.settings.elasticsearch_port,

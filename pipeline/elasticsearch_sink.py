@@ -23,7 +23,15 @@ import apache_beam as beam
 from elasticsearch import Elasticsearch, TransportError
 from elasticsearch.helpers import streaming_bulk
 
-from newsflow.index import ElasticsearchUnavailable, client, ensure_index, write_alias
+from newsflow.index import (
+    ElasticsearchUnavailable,
+    client,
+    ensure_index,
+    ensure_period,
+    index_action,
+    period_of,
+    with_derived_fields,
+)
 from newsflow.settings import ElasticsearchSettings
 from pipeline import metrics
 from pipeline.dead_letter import DeadLetter
@@ -61,7 +69,7 @@ def to_document(item: EnrichedArticle, indexed_at: datetime) -> dict[str, Any]:
             "offset": item.origin.offset,
         },
     )
-    return {k: v for k, v in document.items() if v is not None}
+    return with_derived_fields({k: v for k, v in document.items() if v is not None})
 
 
 def _duplication(duplication: Duplication) -> dict[str, Any]:
@@ -78,13 +86,10 @@ def _provenance(translation: Translation) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v not in ("", [])}
 
 
-def to_action(item: EnrichedArticle, alias: str, indexed_at: datetime) -> dict[str, Any]:
-    return {
-        "_op_type": "index",
-        "_index": alias,
-        "_id": item.article.id,
-        "_source": to_document(item, indexed_at),
-    }
+def to_action(
+    item: EnrichedArticle, settings: ElasticsearchSettings, indexed_at: datetime
+) -> dict[str, Any]:
+    return index_action(settings, item.article.id, to_document(item, indexed_at))
 
 
 def retry_delays(budget_seconds: float, cap: float = _MAX_BACKOFF_SECONDS) -> Iterator[float]:
@@ -151,8 +156,8 @@ class IndexDocuments(beam.DoFn):
 
     def __init__(self, settings: ElasticsearchSettings) -> None:
         self._settings = settings
-        self._write_alias = write_alias(settings.index_alias)
         self._es: Elasticsearch | None = None
+        self._periods: set[str] = set()  # periods whose index and write alias exist
 
     def setup(self) -> None:
         """Connect and create the index, waiting within the budget for Elasticsearch to be up."""
@@ -176,10 +181,12 @@ class IndexDocuments(beam.DoFn):
         started = time.perf_counter()
         indexed_at = datetime.now(UTC)
         results: list[tuple[bool, dict[str, Any]]] = []
+        actions = [to_action(item, self._settings, indexed_at) for item in batch]
         try:
+            self._ensure_periods(actions)
             for result in streaming_bulk(
                 self._es,
-                (to_action(item, self._write_alias, indexed_at) for item in batch),
+                actions,
                 chunk_size=self._settings.bulk_chunk_size,
                 max_retries=self._settings.bulk_max_retries,
                 initial_backoff=1,
@@ -194,6 +201,15 @@ class IndexDocuments(beam.DoFn):
         outcome = classify_results(batch, results)
         metrics.bulk_request(time.perf_counter() - started, retry=bool(outcome.retry))
         return outcome
+
+    def _ensure_periods(self, actions: list[dict[str, Any]]) -> None:
+        """Create the index of a period seen for the first time (a new month, an old article)."""
+        assert self._es is not None
+        for action in actions:
+            period = period_of(action["_source"], self._settings.index_period)
+            if period not in self._periods:
+                ensure_period(self._es, self._settings, period)
+                self._periods.add(period)
 
     def process(self, batch: Batch) -> Iterator[Batch]:
         """Index the batch's articles; their origins become acknowledged or dead letters."""

@@ -47,6 +47,7 @@ class LanguageDetection:
 
     languages: list[str]
     min_confidence: float
+    max_chars: int
     name: str = "language"
     _detector: Any = field(default=None, repr=False)
 
@@ -57,7 +58,7 @@ class LanguageDetection:
         self._detector = LanguageDetectorBuilder.from_iso_codes_639_1(*codes).build()
 
     def scores(self, text: str) -> dict[str, float]:
-        values = self._detector.compute_language_confidence_values(text)
+        values = self._detector.compute_language_confidence_values(text[: self.max_chars])
         return {v.language.iso_code_639_1.name.lower(): v.value for v in values}
 
     def detect(self, text: str, hint: str | None) -> LanguageGuess:

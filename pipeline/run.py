@@ -50,7 +50,13 @@ def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | N
         | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=nlp.batch_size)
         | "Decode" >> beam.ParDo(DecodeArticles(settings.kafka.max_message_bytes))
         | "DetectLanguage"
-        >> beam.ParDo(RunStage(LanguageDetection(nlp.languages, nlp.min_language_confidence)))
+        >> beam.ParDo(
+            RunStage(
+                LanguageDetection(
+                    nlp.languages, nlp.min_language_confidence, nlp.max_language_chars
+                )
+            )
+        )
         | "Translate"
         >> beam.ParDo(
             RunStage(

@@ -70,7 +70,7 @@ def isolated(stack: Settings) -> Iterator[Settings]:
     """Settings pointing at fresh, uniquely named topics, consumer group and index alias."""
     from kafka import KafkaAdminClient
 
-    from newsflow.index import client, concrete_index_name
+    from newsflow.index import client, remove
     from newsflow.kafka_topics import client_config
     from pipeline.dedupe_store import dedupe_index
 
@@ -87,6 +87,6 @@ def isolated(stack: Settings) -> Iterator[Settings]:
     finally:
         admin.close()
     es = client(settings.elasticsearch)
-    es.indices.delete(index=concrete_index_name(name), ignore_unavailable=True)
+    remove(es, name)
     es.indices.delete(index=dedupe_index(name), ignore_unavailable=True)
     es.close()

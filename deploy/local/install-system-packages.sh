@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages newsflow needs on Debian/Ubuntu: a JDK (17+) and Maven for the local Kafka and
 # Elasticsearch, setpriv to run Elasticsearch unprivileged, Apertium with its language pairs for
-# offline translation, Chromium for the web page's test, openssl for the HTTPS fetcher tests'
+# offline translation, Hunspell dictionaries for the index's language analyzers, Chromium for the
+# web page's test, openssl for the HTTPS fetcher tests'
 # throwaway certificates and kubectl for the manifest checks. Installs only what is missing.
 set -euo pipefail
 missing=()
@@ -13,7 +14,10 @@ command -v openssl >/dev/null || missing+=(openssl)
 # kubectl renders deploy/kubernetes (kustomize) for the offline manifest checks.
 command -v kubectl >/dev/null || missing+=(kubernetes-client)
 # chromium: the web page's end-to-end test drives Debian's browser (no browser downloads).
-for package in apertium apertium-eng-spa apertium-es-pt apertium-fr-es chromium; do
+# hunspell-*: dictionaries for the index's language analyzers (the stack copies them into ES).
+hunspell=$(sed -nE 's/^[a-z]{2}_[A-Z]{2} (hunspell-[a-z-]+)$/\1/p' \
+  "$(dirname "$0")/../elasticsearch/hunspell-dictionaries.txt")
+for package in apertium apertium-eng-spa apertium-es-pt apertium-fr-es chromium $hunspell; do
   dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
 done
 if [ ${#missing[@]} -eq 0 ]; then

@@ -39,7 +39,12 @@ def load(path: Path = COMPOSE_FILE) -> dict[str, Any]:
 
 COMPOSE = load()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-APP_SERVICES = {n: s for n, s in SERVICES.items() if s["image"].split(":")[0] == NEWSFLOW_IMAGE}
+#: The roles of the newsflow image (its entrypoint is the newsflow command).
+APP_SERVICES = {
+    n: s
+    for n, s in SERVICES.items()
+    if s["image"].split(":")[0] == NEWSFLOW_IMAGE and "entrypoint" not in s
+}
 
 
 def schema_errors(document: dict[str, Any]) -> list[str]:
@@ -177,3 +182,26 @@ def test_prometheus_scrapes_the_app_services_and_loads_the_shipped_rules() -> No
     for rules in config["rule_files"]:
         assert rules.startswith(inside + "/")
         assert (COMPOSE_FILE.parent / "monitoring" / Path(rules).name).exists()
+
+
+def test_elasticsearch_gets_the_hunspell_dictionaries_before_it_starts() -> None:
+    """The template's analyzers need them; an init container of the newsflow image copies them."""
+    from newsflow.index import hunspell_locales
+
+    node = SERVICES["elasticsearch"]
+    mount = next(v for v in node["volumes"] if v.endswith("/config/hunspell:ro"))
+    volume = mount.split(":")[0]
+    (init,) = [n for n, s in node["depends_on"].items() if n != "kafka"]
+    assert node["depends_on"][init]["condition"] == "service_completed_successfully"
+    copier = SERVICES[init]
+    assert copier["image"].split(":")[0] == NEWSFLOW_IMAGE
+    assert copier["entrypoint"][-1].endswith("deploy/elasticsearch/hunspell.sh")
+    (target,) = copier["command"]
+    assert f"{volume}:{target}" in copier["volumes"]
+    script_list = REPO / "deploy" / "elasticsearch" / "hunspell-dictionaries.txt"
+    listed = {
+        line.split()[0]
+        for line in script_list.read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert listed == hunspell_locales()

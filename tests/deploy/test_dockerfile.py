@@ -19,6 +19,7 @@ from tests.conftest import REPO
 DOCKERFILE = REPO / "Dockerfile"
 LOCK = REPO / "deploy" / "requirements.lock"
 SYSTEM_PACKAGES = REPO / "deploy" / "local" / "install-system-packages.sh"
+HUNSPELL_LIST = REPO / "deploy" / "elasticsearch" / "hunspell-dictionaries.txt"
 BUILD_TOOLS = ("build-essential", "gcc", "g++", "make", "cmake", "python3-dev")
 
 
@@ -182,7 +183,20 @@ def test_the_index_mapping_lands_where_the_installed_package_looks() -> None:
         if isinstance(value, Path) and value.name == "news-index.json"
     )
     copies = [i.arguments.split() for i in FINAL if i.keyword == "COPY"]
-    assert [str(relative), f"/usr/local/lib/python3.11/site-packages/{relative}"] in copies
+    folder = f"{relative.parent}/"
+    assert [folder, f"/usr/local/lib/python3.11/site-packages/{folder}"] in copies
+
+
+def test_the_hunspell_dictionaries_of_the_index_are_installed_pinned() -> None:
+    """The image hands the Elasticsearch node the dictionaries the template's analyzers use."""
+    listed = dict(
+        line.split()
+        for line in HUNSPELL_LIST.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    runtime_runs = " ".join(i.arguments for i in FINAL if i.keyword == "RUN")
+    pinned = dict(re.findall(r"\b(hunspell-[a-z-]+)=(\S+)", runtime_runs))
+    assert set(listed.values()) <= set(pinned)
 
 
 COPIED = [

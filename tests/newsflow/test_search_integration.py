@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from elasticsearch.helpers import bulk
 
 from newsflow.cli import main
-from newsflow.index import ElasticsearchUnavailable, client, concrete_index_name, ensure_index
+from newsflow.index import ElasticsearchUnavailable, client, write_documents
 from newsflow.search import SearchRequest, get_document, health, parse_when, search
 from newsflow.settings import ElasticsearchSettings, Settings
 
@@ -178,15 +177,7 @@ def index_documents(settings: ElasticsearchSettings) -> None:
     """Create the index behind the settings' alias and make the documents searchable."""
     es = client(settings)
     try:
-        ensure_index(es, settings)
-        bulk(
-            es,
-            (
-                {"_index": concrete_index_name(settings.index_alias), "_id": d["id"], "_source": d}
-                for d in DOCUMENTS
-            ),
-            refresh=True,
-        )
+        write_documents(es, settings, DOCUMENTS)
     finally:
         es.close()
 
@@ -215,6 +206,36 @@ def test_original_language_words_find_the_original(indexed: ElasticsearchSetting
     assert ids(indexed, text="tipos de interés") == ["es-bce"]
     assert ids(indexed, text="elétrico") == ["pt-lisboa"]
     assert ids(indexed, text="Streik Bahn") == ["de-bahn"]  # untranslated: original only
+
+
+def test_original_words_match_other_inflections_through_the_language_analyzer(
+    indexed: ElasticsearchSettings,
+) -> None:
+    """The body says "Züge" and "cumbre"; Hunspell stems both forms of each to one term."""
+    assert ids(indexed, text="Zug") == ["de-bahn"]
+    assert ids(indexed, text="cumbres") == ["es-otan"]
+
+
+def test_a_field_longer_than_the_highlighter_reads_does_not_break_searches(
+    isolated: Settings,
+) -> None:
+    settings = isolated.elasticsearch
+    long_body = "Harbour workers walked out. " + "Cargo waited on the quay. " * 45_000
+    assert len(long_body) > 1_000_000
+    document = article(
+        "en-long",
+        source="DN",
+        language="en",
+        title="Strike",
+        body=long_body,
+        fetched_at="2026-07-11T10:00:00Z",
+    )
+    es = client(settings)
+    try:
+        write_documents(es, settings, [document])
+    finally:
+        es.close()
+    assert ids(settings, text="harbour workers") == ["en-long"]
 
 
 def test_every_word_must_match_in_one_language_version(indexed: ElasticsearchSettings) -> None:

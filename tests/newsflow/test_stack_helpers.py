@@ -13,6 +13,8 @@ import pytest
 
 from newsflow.stack import (
     Service,
+    StackError,
+    install_hunspell_dictionaries,
     kafka_cluster_id,
     parse_java_major,
     port_in_use,
@@ -147,3 +149,21 @@ def test_running_pid_finds_our_live_process(
     service.pid_file.write_text(f"{process_naming.pid}\n")
     assert service.running_pid() == process_naming.pid
     assert service.pid_file.exists()
+
+
+def test_hunspell_dictionaries_are_copied_per_locale(tmp_path: Path) -> None:
+    source = tmp_path / "hunspell"
+    source.mkdir()
+    for name in ("pt_PT.aff", "pt_PT.dic", "es_ES.aff", "es_ES.dic"):
+        (source / name).write_text(name)
+    target = tmp_path / "config" / "hunspell"
+    install_hunspell_dictionaries(source, target, ["pt_PT", "es_ES"])
+    assert (target / "pt_PT" / "pt_PT.dic").read_text() == "pt_PT.dic"
+    assert sorted(p.name for p in (target / "es_ES").iterdir()) == ["es_ES.aff", "es_ES.dic"]
+
+
+def test_missing_hunspell_dictionaries_say_how_to_install_them(tmp_path: Path) -> None:
+    (tmp_path / "pt_PT.dic").write_text("")  # no .aff
+    with pytest.raises(StackError, match=r"de_DE, pt_PT not found.*install-system-packages"):
+        install_hunspell_dictionaries(tmp_path, tmp_path / "out", ["pt_PT", "de_DE"])
+    assert not (tmp_path / "out").exists()

@@ -24,12 +24,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import uvicorn
-from elasticsearch.helpers import bulk
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from newsflow.api import create_app
-from newsflow.index import client, concrete_index_name, ensure_index
+from newsflow.index import client, write_documents
 from newsflow.settings import ElasticsearchSettings, Settings
 from tests.newsflow.test_search_integration import DOCUMENTS, article
 
@@ -83,10 +82,7 @@ SUMMIT = {
 def index_documents(settings: ElasticsearchSettings, documents: list[dict[str, Any]]) -> None:
     es = client(settings)
     try:
-        ensure_index(es, settings)
-        index = concrete_index_name(settings.index_alias)
-        actions = ({"_index": index, "_id": d["id"], "_source": d} for d in documents)
-        bulk(es, actions, refresh=True)
+        write_documents(es, settings, documents)
     finally:
         es.close()
 

@@ -10,6 +10,7 @@ import pytest
 
 from newsflow.article import Article
 from newsflow.index import index_definition
+from newsflow.settings import ElasticsearchSettings
 from pipeline.dead_letter import DeadLetter
 from pipeline.elasticsearch_sink import (
     classify_results,
@@ -108,7 +109,11 @@ def test_to_document_drops_none() -> None:
     assert document["kafka"] == {"topic": "articles.raw", "partition": 2, "offset": 7}
 
 
-@pytest.mark.parametrize("item", [full_item(), enriched(0)], ids=["full", "minimal"])
+@pytest.mark.parametrize(
+    "item",
+    [full_item(), enriched(0), enriched(1, language=LanguageGuess("es", 0.9))],
+    ids=["full", "minimal", "spanish"],
+)
 def test_to_document_fits_the_strict_index_mapping(item: EnrichedArticle) -> None:
     """The mapping is ``dynamic: strict``; a field it lacks would reject every document."""
     properties = index_definition()["mappings"]["properties"]
@@ -116,17 +121,30 @@ def test_to_document_fits_the_strict_index_mapping(item: EnrichedArticle) -> Non
     assert set(document) <= set(properties)
     assert set(document["kafka"]) <= set(properties["kafka"]["properties"])
     assert set(document["entities"]) <= set(properties["entities"]["properties"])
+    for language, texts in document.get("original", {}).items():
+        assert set(texts) <= set(properties["original"]["properties"][language]["properties"])
 
 
-def test_to_action() -> None:
-    item = full_item()
-    action = to_action(item, "news", INDEXED)
+def test_to_action_writes_through_the_alias_of_the_publication_month() -> None:
+    item = full_item()  # published 2026-07-09, fetched 2026-11-26
+    action = to_action(item, ElasticsearchSettings(index_alias="news"), INDEXED)
     assert action == {
         "_op_type": "index",
-        "_index": "news",
+        "_index": "news-write-2026.07",
         "_id": item.article.id,
         "_source": to_document(item, INDEXED),
     }
+    yearly = ElasticsearchSettings(index_alias="news", index_period="year")
+    assert to_action(enriched(0), yearly, INDEXED)["_index"] == "news-write-2026"
+
+
+def test_original_text_gets_its_language_field_only_for_analyzed_languages() -> None:
+    portuguese = enriched(1, title="Cimeira da NATO", language=LanguageGuess("pt", 0.99))
+    document = to_document(portuguese, INDEXED)
+    assert document["original"] == {"pt": {"title": "Cimeira da NATO", "body": "Leaders met."}}
+    assert "original" not in to_document(full_item(), INDEXED)  # English: title_en/body_en
+    undetermined = enriched(2, language=LanguageGuess("und", 0.0))
+    assert "original" not in to_document(undetermined, INDEXED)
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,13 @@ from kafka.structs import OffsetAndMetadata
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.ingest import ingest_files
-from newsflow.index import client, concrete_index_name, index_definition, write_alias
+from newsflow.index import (
+    client,
+    concrete_index_name,
+    index_definition,
+    period_of,
+    write_alias,
+)
 from newsflow.settings import Settings
 from newsflow.stack import LocalStack
 from tests.conftest import SHARED
@@ -547,13 +554,15 @@ def test_8_a_document_elasticsearch_rejects_is_dead_lettered_with_the_field(
     alias = isolated.elasticsearch.index_alias
     definition = copy.deepcopy(index_definition())
     definition["mappings"]["properties"]["language"] = {"type": "integer"}
+    # The articles carry no publication date: they belong to the month they are fetched in.
+    period = period_of({"fetched_at": datetime.now(UTC).isoformat()}, "month")
     es = client(isolated.elasticsearch)
     try:
         es.indices.create(
-            index=concrete_index_name(alias),  # the name newsflow expects, so it accepts it
+            index=concrete_index_name(alias, period),  # the name newsflow expects: accepted
             settings=definition["settings"],
             mappings=definition["mappings"],
-            aliases={alias: {}, write_alias(alias): {"is_write_index": True}},
+            aliases={alias: {}, write_alias(alias, period): {"is_write_index": True}},
         )
     finally:
         es.close()

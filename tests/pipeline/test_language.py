@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from newsflow.article import Article
+from newsflow.settings import NlpSettings
 from pipeline.enriched import UNDETERMINED, EnrichedArticle, LanguageGuess
 from pipeline.kafka_source import Origin
 from pipeline.language import MIN_LETTERS, LanguageDetection, choose_language, letter_count
@@ -57,7 +58,9 @@ def test_letter_count_ignores_digits_spaces_and_punctuation() -> None:
 @pytest.fixture(scope="module")
 def detector() -> LanguageDetection:
     stage = LanguageDetection(
-        languages=["en", "es", "pt", "fr", "de", "it", "nl", "pl", "ru", "uk"], min_confidence=0.5
+        languages=["en", "es", "pt", "fr", "de", "it", "nl", "pl", "ru", "uk"],
+        min_confidence=0.5,
+        max_chars=NlpSettings().max_language_chars,
     )
     stage.load()
     return stage
@@ -117,3 +120,11 @@ def test_run_sets_the_language_of_each_item_and_keeps_the_rest(
     assert [item.language.code if item.language else None for item in out] == ["en", "es"]
     assert [replace(item, language=None) for item in out] == batch
     assert all(item.language is None for item in batch)  # inputs are not mutated
+
+
+def test_the_detector_reads_only_the_first_max_chars(detector: LanguageDetection) -> None:
+    """A long article is judged by its beginning; the rest (maybe a 500k-char word) is not read."""
+    text = SPANISH + "\n" + ENGLISH * 20
+    assert detector.detect(text, None).code == "en"
+    capped = replace(detector, max_chars=len(SPANISH))
+    assert capped.detect(text, None).code == "es"
