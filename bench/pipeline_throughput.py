@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import itertools
 import json
 import math
 import os
@@ -39,6 +40,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -59,6 +61,11 @@ from newsflow.article import Article  # noqa: E402
 from newsflow.kafka_topics import client_config  # noqa: E402
 from newsflow.settings import Settings, load_settings  # noqa: E402
 
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+    from connectors.publish import ArticlePublisher
+
 BBC = Path("articles/bbc-news-2005/bbc")
 FAKEBR_TRUE = Path("articles/fake-br-corpus/full_texts/true")
 DEFAULT_ARTICLES = 400
@@ -66,6 +73,10 @@ DEFAULT_FRESHNESS_SECONDS = 60.0
 #: Share of the measured English end-to-end rate offered in the freshness run (the issue's).
 FRESHNESS_LOAD = 0.5
 POLL_SECONDS = 0.2
+#: Pace of a steady-load loop: how often it publishes what is due and searches what is pending.
+TICK_SECONDS = 0.1
+#: Pending ids searched per tick at most, the oldest first (a search returns 10,000 at most).
+SEARCH_BATCH = 1000
 #: How long the pipeline may take to start and index the warm-up article.
 STARTUP_TIMEOUT_SECONDS = 300.0
 #: How long one measured phase may go without progress before the run is declared stuck.
@@ -172,10 +183,11 @@ class Scrape:
 
     stage_seconds: dict[str, float] = field(default_factory=dict)  # per article, mean
     latency_buckets: list[tuple[float, float]] = field(default_factory=list)
+    dedupe_outcomes: dict[str, float] = field(default_factory=dict)  # new, clustered, duplicate
 
 
 def parse_metrics(text: str) -> Scrape:
-    """Per-stage mean seconds per article and the end-to-end latency buckets.
+    """Per-stage mean seconds per article, the end-to-end latency buckets, dedupe outcomes.
 
     The sink times bulk calls, not articles: its cost is bulk seconds over documents indexed.
     """
@@ -198,6 +210,8 @@ def parse_metrics(text: str) -> Scrape:
                 counts["index"] = sample.value
             elif sample.name == "newsflow_pipeline_end_to_end_latency_seconds_bucket":
                 scrape.latency_buckets.append((float(sample.labels["le"]), sample.value))
+            elif sample.name == "newsflow_pipeline_dedupe_outcomes_total":
+                scrape.dedupe_outcomes[sample.labels["outcome"]] = sample.value
     scrape.stage_seconds = {s: sums[s] / counts[s] for s in sums if counts.get(s)}
     scrape.latency_buckets.sort()
     return scrape
@@ -322,13 +336,19 @@ def namespace(settings: Settings, tag: str) -> Iterator[Settings]:
             es.close()
 
 
+def send(publisher: ArticlePublisher, articles: Sequence[Article]) -> None:
+    """Publish and wait for every acknowledgement; a benchmark cannot lose articles quietly."""
+    failed = [r for r in publisher.publish_batch(articles) if r.error is not None]
+    if failed:
+        raise RuntimeError(f"{len(failed)} articles not published: {failed[0].error}")
+
+
 def publish(settings: Settings, articles: Sequence[Article]) -> None:
+    """``send`` through a publisher of its own, for callers without one (threads)."""
     from connectors.publish import ArticlePublisher
 
     with ArticlePublisher(settings.kafka) as publisher:
-        failed = [r for r in publisher.publish_batch(articles) if r.error is not None]
-    if failed:
-        raise RuntimeError(f"{len(failed)} articles not published: {failed[0].error}")
+        send(publisher, articles)
 
 
 @contextlib.contextmanager
@@ -420,6 +440,43 @@ class Pipeline:
         self._log.close()
 
 
+@dataclass
+class Running:
+    """A warm pipeline on its own namespace, and what a measured phase needs to drive it."""
+
+    settings: Settings
+    pipeline: Pipeline
+    committed: Callable[[], int]  # records the group committed, the warm-up article included
+    publisher: ArticlePublisher
+    startup_seconds: float
+
+
+@contextlib.contextmanager
+def running_pipeline(
+    base: Settings, name: str, warm_up: Sample, beam_args: Sequence[str] = ()
+) -> Iterator[Running]:
+    """A pipeline on a fresh namespace, warmed with one article so start-up is timed apart;
+    stopped with SIGTERM (a drain) and its namespace deleted afterwards."""
+    from connectors.publish import ArticlePublisher
+
+    with (
+        namespace(base, name.split()[0].lower()) as settings,
+        committed_counter(settings) as committed,
+        ArticlePublisher(settings.kafka) as publisher,
+    ):
+        pipeline = Pipeline(settings, beam_args, Path(f"/tmp/{settings.kafka.consumer_group}.log"))
+        try:
+            started = time.perf_counter()
+            send(publisher, [to_article(warm_up, 0, name)])
+            wait_for(f"{name} start-up", committed, 1, pipeline.alive)
+            yield Running(settings, pipeline, committed, publisher, time.perf_counter() - started)
+        except Exception:
+            log(f"  pipeline log: {pipeline.log_path}")
+            raise
+        finally:
+            pipeline.stop()
+
+
 def end_to_end(
     base: Settings,
     name: str,
@@ -428,37 +485,85 @@ def end_to_end(
     beam_args: Sequence[str] = (),
 ) -> Result:
     """Warm the pipeline with one article, then time N from first produce to last commit."""
-    with (
-        namespace(base, name.split()[0].lower()) as settings,
-        committed_counter(settings) as committed,
-    ):
-        pipeline = Pipeline(settings, beam_args, Path(f"/tmp/{settings.kafka.consumer_group}.log"))
-        try:
-            started = time.perf_counter()
-            publish(settings, [to_article(warm_up, 0, name)])
-            wait_for(f"{name} start-up", committed, 1, pipeline.alive)
-            startup = time.perf_counter() - started
-            cpu_before = pipeline.usage.cpu()
-            started = time.perf_counter()
-            publish(settings, [to_article(s, i, name) for i, s in enumerate(samples, 1)])
-            wait_for(name, committed, len(samples) + 1, pipeline.alive)
-            seconds = time.perf_counter() - started
-            cpu = pipeline.usage.cpu() - cpu_before
-            scrape = pipeline.scrape()
-        except Exception:
-            log(f"  pipeline log: {pipeline.log_path}")
-            raise
-        finally:
-            pipeline.stop()
-        return Result(
-            name,
-            len(samples),
-            seconds,
-            cpu_seconds=cpu,
-            peak_rss_mib=pipeline.usage.peak_rss / 2**20,
-            startup_seconds=startup,
-            stage_seconds=scrape.stage_seconds,
-        )
+    with running_pipeline(base, name, warm_up, beam_args) as run:
+        cpu_before = run.pipeline.usage.cpu()
+        started = time.perf_counter()
+        send(run.publisher, [to_article(s, i, name) for i, s in enumerate(samples, 1)])
+        wait_for(name, run.committed, len(samples) + 1, run.pipeline.alive)
+        seconds = time.perf_counter() - started
+        cpu = run.pipeline.usage.cpu() - cpu_before
+        scrape = run.pipeline.scrape()
+    return Result(
+        name,
+        len(samples),
+        seconds,
+        cpu_seconds=cpu,
+        peak_rss_mib=run.pipeline.usage.peak_rss / 2**20,
+        startup_seconds=run.startup_seconds,
+        stage_seconds=scrape.stage_seconds,
+    )
+
+
+def offered(elapsed: float, rate: float) -> int:
+    """Articles a steady ``rate`` has offered ``elapsed`` seconds in, the first one at 0."""
+    return int(elapsed * rate) + 1
+
+
+class SteadyLoad:
+    """Offers articles at a steady rate and times each one from produce until a search finds it.
+
+    ``article(n)`` builds the n-th article (from 0) when it is due, so its ``fetched_at`` is its
+    send time; ``limit`` caps how many are offered. Call ``offer`` and ``search`` every tick.
+    """
+
+    def __init__(
+        self,
+        run: Running,
+        es: Elasticsearch,
+        rate: float,
+        article: Callable[[int], Article],
+        limit: int | None = None,
+    ) -> None:
+        self._run = run
+        self._es = es
+        self._article = article
+        self.rate = rate
+        self.limit = limit
+        self.sent = 0
+        self.pending: dict[str, float] = {}  # id -> when it was sent
+        self.latencies: list[float] = []  # seconds to searchable, in the order found
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def offer(self) -> None:
+        """Publish every article due by now."""
+        due = offered(self.elapsed(), self.rate)
+        if self.limit is not None:
+            due = min(due, self.limit)
+        articles = [self._article(n) for n in range(self.sent, due)]
+        if articles:
+            now = time.perf_counter()
+            self.pending.update((a.id, now) for a in articles)
+            send(self._run.publisher, articles)
+            self.sent = due
+
+    def search(self) -> list[float]:
+        """Search for the oldest pending ids; the latencies of those found now."""
+        ids = list(itertools.islice(self.pending, SEARCH_BATCH))
+        if not ids:
+            return []
+        hits = self._es.search(
+            index=self._run.settings.elasticsearch.index_alias,
+            query={"ids": {"values": ids}},
+            source=False,
+            size=len(ids),
+        )["hits"]["hits"]
+        found = time.perf_counter()
+        latencies = [found - self.pending.pop(hit["_id"]) for hit in hits]
+        self.latencies += latencies
+        return latencies
 
 
 def baseline(base: Settings, samples: Sequence[Sample], warm_up: Sample) -> Result:
@@ -523,46 +628,23 @@ def freshness(
 
     count = min(len(samples), max(1, round(rate * duration)))
     name = f"freshness at {rate:.1f}/s"
-    with namespace(base, "freshness") as settings, committed_counter(settings) as committed:
-        pipeline = Pipeline(settings, (), Path(f"/tmp/{settings.kafka.consumer_group}.log"))
-        es = client(settings.elasticsearch)
-        try:
-            publish(settings, [to_article(warm_up, 0, "freshness")])
-            wait_for(f"{name} start-up", committed, 1, pipeline.alive)
-            sent: dict[str, float] = {}
-            seen: dict[str, float] = {}
-            started = time.perf_counter()
-            articles = [to_article(s, i, "freshness") for i, s in enumerate(samples[:count], 1)]
-            next_log = started
-            while len(seen) < count and time.perf_counter() - started < duration + 60:
-                now = time.perf_counter()
-                due = [a for a in articles[len(sent) : int((now - started) * rate) + 1]]
-                if due:
-                    due = [
-                        a.model_copy(update={"fetched_at": dt.datetime.now(dt.UTC)}) for a in due
-                    ]
-                    for article in due:
-                        sent[article.id] = time.perf_counter()
-                    publish(settings, due)
-                pending = [i for i in sent if i not in seen]
-                if pending:
-                    hits = es.search(
-                        index=settings.elasticsearch.index_alias,
-                        query={"ids": {"values": pending}},
-                        source=False,
-                        size=len(pending),
-                    )["hits"]["hits"]
-                    found = time.perf_counter()
-                    seen.update((hit["_id"], found - sent[hit["_id"]]) for hit in hits)
-                if now >= next_log:
-                    log(f"  {name}: {len(sent)} sent, {len(seen)} searchable")
-                    next_log = now + 5
-                time.sleep(0.1)
-            scrape = pipeline.scrape()
-        finally:
-            es.close()
-            pipeline.stop()
-    latencies = list(seen.values())
+    with (
+        running_pipeline(base, name, warm_up) as run,
+        contextlib.closing(client(run.settings.elasticsearch)) as es,
+    ):
+        load = SteadyLoad(
+            run, es, rate, lambda n: to_article(samples[n], n + 1, "freshness"), limit=count
+        )
+        next_log = load.started
+        while len(load.latencies) < count and load.elapsed() < duration + 60:
+            load.offer()
+            load.search()
+            if time.perf_counter() >= next_log:
+                log(f"  {name}: {load.sent} sent, {len(load.latencies)} searchable")
+                next_log += 5
+            time.sleep(TICK_SECONDS)
+        scrape = run.pipeline.scrape()
+    latencies = load.latencies
     latency: dict[str, float | None] = {
         f"p{round(q * 100)}": quantile(latencies, q) if latencies else None
         for q in (0.5, 0.95, 0.99)
@@ -571,12 +653,12 @@ def freshness(
         f"metrics p{round(q * 100)}": histogram_quantile(scrape.latency_buckets, q)
         for q in (0.5, 0.95, 0.99)
     }
-    latency["not searchable"] = count - len(seen)
+    latency["not searchable"] = count - len(latencies)
     return Result(
         name,
         count,
-        time.perf_counter() - started,
-        peak_rss_mib=pipeline.usage.peak_rss / 2**20,
+        load.elapsed(),
+        peak_rss_mib=run.pipeline.usage.peak_rss / 2**20,
         latency=latency,
     )
 

@@ -13,6 +13,7 @@ from bench.pipeline_throughput import (
     end_to_end,
     histogram_quantile,
     interleave,
+    offered,
     parse_metrics,
     quantile,
     tree_usage,
@@ -42,6 +43,9 @@ newsflow_pipeline_end_to_end_latency_seconds_bucket{le="2.0"} 10.0
 newsflow_pipeline_end_to_end_latency_seconds_bucket{le="+Inf"} 10.0
 newsflow_pipeline_end_to_end_latency_seconds_count 10.0
 newsflow_pipeline_end_to_end_latency_seconds_sum 12.0
+# TYPE newsflow_pipeline_dedupe_outcomes counter
+newsflow_pipeline_dedupe_outcomes_total{outcome="new"} 7.0
+newsflow_pipeline_dedupe_outcomes_total{outcome="duplicate"} 3.0
 """
 
 
@@ -72,6 +76,15 @@ def test_parse_metrics_gives_mean_cost_per_stage_and_sorted_latency_buckets() ->
     }
     assert [bound for bound, _ in scrape.latency_buckets] == [0.5, 1.0, 2.0, float("inf")]
     assert histogram_quantile(scrape.latency_buckets, 0.5) == pytest.approx(1.0)
+    assert scrape.dedupe_outcomes == {"new": 7.0, "duplicate": 3.0}
+
+
+def test_a_steady_rate_offers_the_first_article_at_once_then_one_per_period() -> None:
+    assert offered(0.0, 4.0) == 1
+    assert offered(0.24, 4.0) == 1
+    assert offered(0.25, 4.0) == 2
+    assert offered(10.0, 4.0) == 41
+    assert offered(1.0, 0.5) == 1
 
 
 def test_interleave_round_robins_until_every_group_is_used() -> None:
