@@ -186,9 +186,15 @@ def client(settings: ElasticsearchSettings) -> Elasticsearch:
 
 
 def _unreachable(settings: ElasticsearchSettings, exc: Exception) -> ElasticsearchUnavailable:
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        advice = (
+            "its TLS certificate is not trusted; set NEWSFLOW_ELASTICSEARCH__CA_CERTS to the CA "
+            "file that signed it"
+        )
+    else:
+        advice = "start it with `newsflow stack up` or set NEWSFLOW_ELASTICSEARCH__URL"
     return ElasticsearchUnavailable(
-        f"Elasticsearch at {settings.url} is unreachable ({exc}); start it with "
-        "`newsflow stack up` or set NEWSFLOW_ELASTICSEARCH__URL"
+        f"Elasticsearch at {settings.url} is unreachable ({exc}); {advice}"
     )
 
 

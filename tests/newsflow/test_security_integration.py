@@ -229,6 +229,7 @@ def test_without_the_ca_the_proxy_certificate_is_not_trusted(
     verdict = status.stderr.strip().splitlines()[-1]
     assert verdict.startswith(f"newsflow: Elasticsearch at {proxy.url} is unreachable")
     assert "CERTIFICATE_VERIFY_FAILED" in verdict
+    assert verdict.endswith("set NEWSFLOW_ELASTICSEARCH__CA_CERTS to the CA file that signed it")
     assert key not in status.stderr
 
 
