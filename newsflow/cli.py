@@ -157,19 +157,26 @@ def _pipeline_reset_offsets(args: argparse.Namespace, settings: Settings) -> int
     return EXIT_OK
 
 
+def _given(args: argparse.Namespace, flags: Sequence[str]) -> dict[str, object]:
+    """The flags given on the command line, by name (named like the settings they override)."""
+    return {flag: getattr(args, flag) for flag in flags if getattr(args, flag) is not None}
+
+
 def _pipeline_run(args: argparse.Namespace, settings: Settings) -> int:
     from newsflow.logs import use_format
     from pipeline.run import run
 
-    flags = ("metrics_port", "metrics_host", "log_format")  # named like their settings
-    given = {flag: getattr(args, flag) for flag in flags if getattr(args, flag) is not None}
+    flags = ("metrics_port", "metrics_host", "log_format")
     try:  # checked like the settings they override
         observability = settings.observability.model_validate(
-            {**settings.observability.model_dump(), **given}
+            {**settings.observability.model_dump(), **_given(args, flags)}
+        )
+        kafka = settings.kafka.model_validate(
+            {**settings.kafka.model_dump(), **_given(args, ("worker_index", "worker_count"))}
         )
     except ValueError as exc:  # pydantic's ValidationError
         raise SettingsError(f"pipeline run: {exc}") from None
-    settings = settings.model_copy(update={"observability": observability})
+    settings = settings.model_copy(update={"observability": observability, "kafka": kafka})
     use_format(observability.log_format)
     beam_args = list(args.beam_args)
     if args.runner:
@@ -436,6 +443,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["text", "json"],
         help="text for people (default: observability.log_format) or json: one object per "
         "line with time, level, logger, message, stage and article id when known",
+    )
+    run.add_argument(
+        "--worker-index",
+        type=int,
+        metavar="I",
+        help="scale-out: this process reads the partitions p with p %% N == I "
+        "(default kafka.worker_index, 0; e.g. a StatefulSet pod's ordinal)",
+    )
+    run.add_argument(
+        "--worker-count",
+        type=int,
+        metavar="N",
+        help="scale-out: N processes, numbered 0 to N-1, share the consumer group's partitions "
+        "(default kafka.worker_count, 1: this one reads them all; at most the partition count)",
     )
     run.set_defaults(handler=_pipeline_run, beam_args=[])
     reset = pipeline_actions.add_parser(

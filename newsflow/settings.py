@@ -64,6 +64,10 @@ class KafkaSettings(BaseModel):
     poll_timeout_seconds: float = Field(1.0, gt=0)
     #: Upper bound on one message; larger articles are rejected by the producer with a reason.
     max_message_bytes: int = Field(1_000_000, ge=10_000)
+    #: Scale-out: ``worker_count`` pipeline processes share the group; this one reads the
+    #: partitions p with p % worker_count == worker_index (e.g. a StatefulSet pod's ordinal).
+    worker_index: int = Field(0, ge=0)
+    worker_count: int = Field(1, ge=1)
     #: SSL or SASL_SSL encrypt the connection; SASL_* authenticate with a user and password.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
@@ -102,6 +106,15 @@ class KafkaSettings(BaseModel):
             )
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("ssl_certfile and ssl_keyfile go together (mutual TLS): set both")
+        return self
+
+    @model_validator(mode="after")
+    def _worker_in_range(self) -> KafkaSettings:
+        if self.worker_index >= self.worker_count:
+            raise ValueError(
+                f"worker_index {self.worker_index} is not below worker_count "
+                f"{self.worker_count}: number the workers 0 to {self.worker_count - 1}"
+            )
         return self
 
 

@@ -9,6 +9,18 @@ checkpoints (``defer_remainder``), so every batch ends a bundle: downstream stag
 
 Offsets live in Kafka's group coordinator (group = ``kafka.consumer_group``), so a restarted
 pipeline resumes where the last acknowledged bundle ended, whatever the runner.
+
+Scale-out is static: ``kafka.worker_count`` processes share the group and worker
+``kafka.worker_index`` reads the partitions p with p % worker_count == worker_index (a
+StatefulSet ordinal, a numbered compose service). Kafka's group management (subscribe, rebalance)
+was not used: once a group has members the broker takes commits only from a member of the
+current generation, but here reading (one consumer per reader instance) and committing (one per
+``CommitOffsets`` instance, after the sink) are different consumers in different bundles, and a
+revoked partition cannot be taken away from a running splittable DoFn. Fixed ownership keeps the
+at-least-once contract as it is: one reader and one committer per partition. The price: no
+automatic failover (a dead worker's partitions wait for its restart) and all workers restart
+when the count changes. Two workers that wrongly read the same partition lose nothing: each
+commits only offsets it handled, so at worst records are indexed twice (overwrites by ``_id``).
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +42,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from newsflow.errors import NewsflowError
 from newsflow.kafka_topics import client_config
 from newsflow.settings import KafkaSettings
 from pipeline import metrics
@@ -116,24 +129,55 @@ def start_offset(consumer: KafkaConsumer, partition: TopicPartition) -> int:
     return int(consumer.beginning_offsets([partition])[partition])
 
 
+class PartitionAssignmentError(NewsflowError):
+    pass
+
+
+def worker_partitions(partitions: Iterable[int], index: int, count: int) -> list[int]:
+    """The partitions worker ``index`` of ``count`` reads: those with p % count == index."""
+    return sorted(p for p in partitions if p % count == index)
+
+
+def assigned_partitions(settings: KafkaSettings) -> list[int]:
+    """This worker's partitions of the raw topic, discovered now; an error if it has none."""
+    consumer = KafkaConsumer(**consumer_config(settings))
+    try:
+        partitions = consumer.partitions_for_topic(settings.raw_topic) or set()
+    finally:
+        consumer.close()
+    if not partitions:
+        raise PartitionAssignmentError(
+            f"topic {settings.raw_topic} has no partitions (does it exist on "
+            f"{settings.bootstrap_servers}?)"
+        )
+    index, count = settings.worker_index, settings.worker_count
+    mine = worker_partitions(partitions, index, count)
+    if not mine:
+        raise PartitionAssignmentError(
+            f"worker {index} of {count} has no partition to read: {settings.raw_topic} has "
+            f"{len(partitions)}; run at most {len(partitions)} workers (kafka.worker_count) or "
+            "add partitions to the topic (they can only grow)"
+        )
+    if count > len(partitions):
+        _LOG.warning(
+            "%d workers for %d partitions of %s: workers %d to %d have nothing to read",
+            count,
+            len(partitions),
+            settings.raw_topic,
+            len(partitions),
+            count - 1,
+        )
+    return mine
+
+
 class _ListPartitions(beam.DoFn):
-    """Impulse -> one (topic, partition) element per partition, discovered at start-up."""
+    """Impulse -> one (topic, partition) element per partition of this worker, found at start."""
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
 
     def process(self, _impulse: bytes) -> Iterator[tuple[str, int]]:
-        consumer = KafkaConsumer(**consumer_config(self._settings))
-        try:
-            partitions = consumer.partitions_for_topic(self._settings.raw_topic)
-        finally:
-            consumer.close()
-        if not partitions:
-            raise RuntimeError(
-                f"topic {self._settings.raw_topic} has no partitions (does it exist on "
-                f"{self._settings.bootstrap_servers}?)"
-            )
-        for partition in sorted(partitions):
+        for partition in assigned_partitions(self._settings):
             yield self._settings.raw_topic, partition
 
 
@@ -255,7 +299,8 @@ class _ReadPartition(beam.DoFn, RestrictionProvider):
 
 
 class ReadFromKafkaPartitions(beam.PTransform):
-    """Unbounded read of every partition of ``settings.raw_topic`` from the committed offsets.
+    """Unbounded read of this worker's partitions of ``settings.raw_topic`` (all of them for
+    a single worker) from the committed offsets.
 
     With ``stop_when_idle`` the read finishes once each partition is caught up and no record
     has arrived for that many seconds, which turns the streaming pipeline into a drain.

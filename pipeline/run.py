@@ -31,7 +31,12 @@ from pipeline.dedupe import Deduplication
 from pipeline.dedupe_store import ElasticsearchFingerprints
 from pipeline.elasticsearch_sink import IndexDocuments
 from pipeline.entities import EntityExtraction
-from pipeline.kafka_source import CommitOffsets, ReadFromKafkaPartitions, request_drain
+from pipeline.kafka_source import (
+    CommitOffsets,
+    ReadFromKafkaPartitions,
+    assigned_partitions,
+    request_drain,
+)
 from pipeline.language import LanguageDetection
 from pipeline.runners import runner_for
 from pipeline.stage import RunStage
@@ -121,10 +126,14 @@ def run(
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     preflight(settings)
     ensure_topics(settings.kafka)
+    partitions = assigned_partitions(settings.kafka)  # a worker with none fails here, clearly
     options = PipelineOptions([*beam_args, "--streaming"], save_main_session=False)
     _LOG.info(
-        "reading %s from %s, indexing into %s at %s%s",
+        "reading %s partitions %s (worker %d of %d) from %s, indexing into %s at %s%s",
         settings.kafka.raw_topic,
+        ", ".join(map(str, partitions)),
+        settings.kafka.worker_index,
+        settings.kafka.worker_count,
         settings.kafka.bootstrap_servers,
         settings.elasticsearch.index_alias,
         settings.elasticsearch.url,
