@@ -5,10 +5,12 @@ Fake.br articles added for the mixed-language set) it measures, on the running l
 
 - the ceiling: ``nlp.pipe`` with the model and components of ``settings.nlp``, 1 and 2 processes;
 - the baseline: a plain kafka-python loop calling ``nlp()`` and ``es.index()`` per article;
-- newsflow: ``newsflow pipeline run`` as a subprocess, English and mixed (Apertium), 1 and 2
-  workers (``--direct_num_workers=2``), articles/s from the first produce until every record is
-  committed (committed only after Elasticsearch acknowledged it), with per-stage seconds per
-  article from its /metrics and CPU and peak RSS of its process tree from /proc;
+- newsflow: ``newsflow pipeline run`` as a subprocess, English and mixed (Apertium), 1 worker,
+  and English with 2 worker processes sharing the consumer group's partitions
+  (``--worker-count 2``), articles/s from the first produce until every record is committed
+  (committed only after Elasticsearch acknowledged it), with per-stage seconds per article from
+  its /metrics (the mean over workers) and CPU and peak RSS of its process trees from /proc
+  (summed over workers);
 - freshness: produce -> searchable p50/p95/p99 at a steady half of the English end-to-end rate.
 
 Each run gets its own topics and indices (``Settings.namespaced``), deleted afterwards. The
@@ -82,7 +84,8 @@ STARTUP_TIMEOUT_SECONDS = 300.0
 #: How long one measured phase may go without progress before the run is declared stuck.
 STALL_TIMEOUT_SECONDS = 120.0
 DRAIN_TIMEOUT_SECONDS = 60.0
-TWO_WORKERS = ("--direct_num_workers=2", "--direct_running_mode=multi_processing")
+#: Worker processes of the scale-out run, against the ceiling with as many processes.
+SCALE_OUT_WORKERS = 2
 
 
 # --- articles ---------------------------------------------------------------------------------
@@ -446,17 +449,42 @@ class Running:
 
     settings: Settings
     pipeline: Pipeline
-    committed: Callable[[], int]  # records the group committed, the warm-up article included
+    committed: Callable[[], int]  # records the group committed, warm-up articles included
     publisher: ArticlePublisher
     startup_seconds: float
+    #: Workers 1.. of a scale-out run (``pipeline`` is worker 0); each got a warm-up article.
+    others: Sequence[Pipeline] = ()
+
+    @property
+    def workers(self) -> list[Pipeline]:
+        return [self.pipeline, *self.others]
+
+    def alive(self) -> bool:
+        return all(worker.alive() for worker in self.workers)
+
+
+def warm_up_articles(warm_up: Sample, name: str, partitions: int, workers: int) -> list[Article]:
+    """One warm-up article per worker, its id chosen so that the producer's default
+    partitioner (murmur2 of the key) puts it on a partition of that worker (p % workers)."""
+    from kafka.partitioner.default import murmur2
+
+    chosen: dict[int, Article] = {}
+    number = 0
+    while len(chosen) < workers:
+        article = to_article(warm_up, -number, name)
+        partition = (murmur2(article.id.encode()) & 0x7FFFFFFF) % partitions
+        chosen.setdefault(partition % workers, article)
+        number += 1
+    return [chosen[worker] for worker in range(workers)]
 
 
 @contextlib.contextmanager
 def running_pipeline(
-    base: Settings, name: str, warm_up: Sample, beam_args: Sequence[str] = ()
+    base: Settings, name: str, warm_up: Sample, workers: int = 1
 ) -> Iterator[Running]:
-    """A pipeline on a fresh namespace, warmed with one article so start-up is timed apart;
-    stopped with SIGTERM (a drain) and its namespace deleted afterwards."""
+    """A pipeline on a fresh namespace (``workers`` processes sharing its consumer group),
+    warmed with one article per worker so start-up is timed apart; stopped with SIGTERM (a
+    drain) and its namespace deleted afterwards."""
     from connectors.publish import ArticlePublisher
 
     with (
@@ -464,17 +492,29 @@ def running_pipeline(
         committed_counter(settings) as committed,
         ArticlePublisher(settings.kafka) as publisher,
     ):
-        pipeline = Pipeline(settings, beam_args, Path(f"/tmp/{settings.kafka.consumer_group}.log"))
+        group = settings.kafka.consumer_group
+        pipelines = [
+            Pipeline(
+                settings,
+                ["--worker-index", str(index), "--worker-count", str(workers)],
+                Path(f"/tmp/{group}-{index}.log"),
+            )
+            for index in range(workers)
+        ]
+        run = Running(settings, pipelines[0], committed, publisher, 0.0, pipelines[1:])
         try:
             started = time.perf_counter()
-            send(publisher, [to_article(warm_up, 0, name)])
-            wait_for(f"{name} start-up", committed, 1, pipeline.alive)
-            yield Running(settings, pipeline, committed, publisher, time.perf_counter() - started)
+            partitions = settings.kafka.topic_partitions
+            send(publisher, warm_up_articles(warm_up, name, partitions, workers))
+            wait_for(f"{name} start-up", committed, workers, run.alive)
+            run.startup_seconds = time.perf_counter() - started
+            yield run
         except Exception:
-            log(f"  pipeline log: {pipeline.log_path}")
+            log(f"  pipeline logs: {', '.join(str(p.log_path) for p in pipelines)}")
             raise
         finally:
-            pipeline.stop()
+            for pipeline in pipelines:
+                pipeline.stop()
 
 
 def end_to_end(
@@ -482,25 +522,26 @@ def end_to_end(
     name: str,
     samples: Sequence[Sample],
     warm_up: Sample,
-    beam_args: Sequence[str] = (),
+    workers: int = 1,
 ) -> Result:
-    """Warm the pipeline with one article, then time N from first produce to last commit."""
-    with running_pipeline(base, name, warm_up, beam_args) as run:
-        cpu_before = run.pipeline.usage.cpu()
+    """Warm the pipeline's workers, then time N from first produce to last commit."""
+    with running_pipeline(base, name, warm_up, workers) as run:
+        cpu_before = sum(worker.usage.cpu() for worker in run.workers)
         started = time.perf_counter()
         send(run.publisher, [to_article(s, i, name) for i, s in enumerate(samples, 1)])
-        wait_for(name, run.committed, len(samples) + 1, run.pipeline.alive)
+        wait_for(name, run.committed, len(samples) + workers, run.alive)
         seconds = time.perf_counter() - started
-        cpu = run.pipeline.usage.cpu() - cpu_before
-        scrape = run.pipeline.scrape()
+        cpu = sum(worker.usage.cpu() for worker in run.workers) - cpu_before
+        scrapes = [worker.scrape().stage_seconds for worker in run.workers]
+    stages = dict.fromkeys(stage for scrape in scrapes for stage in scrape)
     return Result(
         name,
         len(samples),
         seconds,
         cpu_seconds=cpu,
-        peak_rss_mib=run.pipeline.usage.peak_rss / 2**20,
+        peak_rss_mib=sum(worker.usage.peak_rss for worker in run.workers) / 2**20,
         startup_seconds=run.startup_seconds,
-        stage_seconds=scrape.stage_seconds,
+        stage_seconds={s: sum(x.get(s, 0.0) for x in scrapes) / len(scrapes) for s in stages},
     )
 
 
@@ -769,14 +810,13 @@ def main(argv: list[str] | None = None) -> int:
         results.append(end_to_end(settings, "newsflow mixed, 1 worker", mixed, warm_up))
     notes = []
     if not args.skip_two_workers:
-        log(f"newsflow end to end, English, {' '.join(TWO_WORKERS)}")
+        name = f"newsflow English, {SCALE_OUT_WORKERS} workers"
+        log(f"{name} (processes sharing the consumer group, --worker-count)")
         try:
-            results.append(
-                end_to_end(settings, "newsflow English, 2 workers", english, warm_up, TWO_WORKERS)
-            )
+            results.append(end_to_end(settings, name, english, warm_up, SCALE_OUT_WORKERS))
         except RuntimeError as exc:  # a finding to report, not a reason to lose the run
-            log(f"  2 workers failed: {exc}")
-            notes.append(f"2 workers ({' '.join(TWO_WORKERS)}): {exc}")
+            log(f"  {SCALE_OUT_WORKERS} workers failed: {exc}")
+            notes.append(f"{name}: {exc}")
     if args.freshness_seconds > 0:
         rate = FRESHNESS_LOAD * english_rate
         log(f"freshness: {rate:.1f} articles/s for {args.freshness_seconds:g} s")
@@ -790,7 +830,8 @@ def main(argv: list[str] | None = None) -> int:
     two = next((r for r in results if "2 workers" in r.name), None)
     if two:
         out.append(
-            f"newsflow speed-up 1 -> 2 workers: {two.rate / english_rate:.2f}x; "
+            f"newsflow speed-up 1 -> 2 workers: {two.rate / english_rate:.2f}x (the ceiling's: "
+            f"{ceilings[1].rate / ceilings[0].rate:.2f}x); "
             f"2 workers ÷ 2-process ceiling: {two.rate / ceilings[1].rate:.2f}"
         )
     out += notes

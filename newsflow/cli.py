@@ -407,7 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="consume the raw topic, enrich and index into Elasticsearch",
         description="Run the streaming Beam pipeline (DirectRunner by default). Unknown options "
-        "are passed to Beam, e.g. --direct_num_workers=2.",
+        "are passed to Beam, e.g. --flink_master=HOST:8081. To scale out, run N processes "
+        "with --worker-count N and --worker-index 0 to N-1.",
     )
     run.add_argument(
         "--runner",
