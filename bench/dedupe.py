@@ -5,7 +5,10 @@ they are not English (as the pipeline does), and streamed in one shuffled order 
 pipeline's own decision code (``pipeline.dedupe.decide_batch``) with the in-memory store:
 
 - positives, same language: the BBC set's byte-identical groups and articles republished under
-  the same headline (the dataset's own two kinds of repeats); NTREX-128's independent
+  the same headline (the dataset's own two kinds of repeats), plus, by a criterion fixed before
+  any tuning, documents of one set whose text is identical after whitespace normalization (BBC:
+  the body under the headline, so a republication under a new headline; the fake-news sets: the
+  whole original text; ``--dataset-labels`` leaves them out); NTREX-128's independent
   versions of one document (src.eng vs eng-GB, two Spanish and two Portuguese translations);
   realistic edits of real BBC articles (a dropped paragraph, reordered paragraphs, added
   boilerplate, truncation to 60%);
@@ -14,26 +17,31 @@ pipeline's own decision code (``pipeline.dedupe.decide_batch``) with the in-memo
   true/fake pairs about one event (pt) and the Spanish Fake News Corpus's pairs (es).
 
 Pairwise precision/recall over the resulting clusters, split by same/cross language, and the
-``duplicate_of`` flag on copies vs. independent versions. Cost: articles/s of the stage and
-bytes per article held in the window (memory store, and with ``--elasticsearch`` the real store
-on the local stack). Markdown on stdout, progress on stderr, ``--json`` for a file.
+``duplicate_of`` flag on copies vs. independent versions. The copy test's thresholds are swept
+on the stories of one half of the corpus (split by a hash of the story key) and reported on the
+other half as well, so a setting picked on the first is checked on data it was not picked on.
+Cost: articles/s of the stage and bytes per article held in the window (memory store, and
+with ``--elasticsearch`` the real store on the local stack). Markdown on stdout, progress on
+stderr, ``--json`` for a file.
 
-    python bench/dedupe.py [--limit N] [--elasticsearch] [--json PATH]
+    python bench/dedupe.py [--limit N] [--elasticsearch] [--dataset-labels] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
+import math
 import random
 import sys
 import time
 import tracemalloc
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,9 +65,10 @@ from pipeline.dedupe import (  # noqa: E402
     StoredFingerprint,
     decide_batch,
     fingerprint,
+    is_copy,
 )
 from pipeline.dedupe_store import ElasticsearchFingerprints, MemoryFingerprints  # noqa: E402
-from pipeline.fingerprint import jaccard  # noqa: E402
+from pipeline.fingerprint import Overlap, overlap  # noqa: E402
 
 #: NTREX versions streamed, with their language; the English text is Apertium's where needed.
 NTREX_VERSIONS = {
@@ -87,6 +96,35 @@ class Doc:
     kind: str  # where it comes from (for the tables)
     text: str  # English (original or Apertium's)
     copy: bool = False  # made from another document by editing: should be a duplicate_of
+    dataset_story: str = ""  # the story by the dataset's own labels only, when it differs
+
+
+def same_text(text: str) -> str:
+    """The republication criterion, fixed before tuning: equal after whitespace normalization."""
+    return " ".join(text.split())
+
+
+def relabel(docs: list[Doc], texts: list[str]) -> list[Doc]:
+    """Stories with documents whose ``texts`` are the same text are one story; the dataset's own
+    story is kept in ``dataset_story``."""
+    merged: dict[str, str] = {}
+
+    def root(story: str) -> str:
+        while story in merged:
+            story = merged[story]
+        return story
+
+    first: dict[str, str] = {}
+    for doc, text in zip(docs, texts, strict=True):
+        a, b = root(first.setdefault(same_text(text), doc.story)), root(doc.story)
+        if a != b:
+            merged[b] = a
+    return [replace(doc, story=root(doc.story), dataset_story=doc.story) for doc in docs]
+
+
+def dataset_labels(docs: list[Doc]) -> list[Doc]:
+    """The documents as the datasets label them, without the same-text criterion."""
+    return [replace(doc, story=doc.dataset_story or doc.story) for doc in docs]
 
 
 def edit(text: str, how: str, rng: random.Random) -> str:
@@ -130,24 +168,21 @@ def corpus_documents(limit: int, rng: random.Random) -> list[Doc]:
     bbc_files = sorted((articles / "bbc-news-2005" / "bbc").glob("*/*.txt"))[:limit]
     by_content: dict[bytes, str] = {}
     by_headline: dict[str, str] = {}
-    originals = []
+    bbc = []
     for path in bbc_files:
         raw = path.read_bytes()
         key = f"bbc:{path.parent.name}/{path.stem}"
         headline = raw.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip()
         story = by_content.setdefault(raw, by_headline.setdefault(headline, key))
-        docs.append(
-            Doc(
-                f"bbc:{path.parent.name}/{path.stem}",
-                story,
-                "en",
-                "BBC",
-                raw.decode("utf-8", errors="replace"),
-            )
-        )
-        if story == docs[-1].key:
-            originals.append(docs[-1])
-    log(f"BBC: {len(docs)} articles, {len(docs) - len(originals)} copies (same bytes or headline)")
+        bbc.append(Doc(key, story, "en", "BBC", raw.decode("utf-8", errors="replace")))
+    labelled = sum(doc.story != doc.key for doc in bbc)
+    bbc = relabel(bbc, [doc.text.split("\n", 1)[-1] for doc in bbc])
+    originals = [doc for doc in bbc if doc.story == doc.key]
+    docs += bbc
+    log(
+        f"BBC: {len(docs)} articles, {labelled} repeats by the dataset (same bytes or headline), "
+        f"{len(docs) - len(originals) - labelled} more with the same body under a new headline"
+    )
     for n, original in enumerate(rng.sample(originals, min(200, len(originals)))):
         how = EDITS[n % len(EDITS)]
         docs.append(
@@ -158,6 +193,7 @@ def corpus_documents(limit: int, rng: random.Random) -> list[Doc]:
                 f"edit: {how}",
                 edit(original.text, how, rng),
                 copy=True,
+                dataset_story=original.dataset_story,
             )
         )
     ntrex = read_ntrex(CORPUS, limit)
@@ -171,13 +207,17 @@ def corpus_documents(limit: int, rng: random.Random) -> list[Doc]:
             for n, text in enumerate(texts)
         ]
     fake_br = articles / "fake-br-corpus" / "full_texts"
+    fakebr: list[Doc] = []
+    fakebr_originals: list[str] = []
     for folder in ("true", "fake"):
-        texts = read_fakebr_true(fake_br / folder)[:limit]
-        log(f"translating Fake.br {folder} ({len(texts)} documents)")
-        docs += [
+        portuguese = read_fakebr_true(fake_br / folder)[:limit]
+        log(f"translating Fake.br {folder} ({len(portuguese)} documents)")
+        fakebr += [
             Doc(f"fakebr:{folder}:{n}", f"fakebr:{folder}:{n}", "pt", "Fake.br true/fake", t)
-            for n, t in enumerate(translate(texts, "pt"))
+            for n, t in enumerate(translate(portuguese, "pt"))
         ]
+        fakebr_originals += portuguese
+    docs += relabel(fakebr, fakebr_originals)
     spanish = [
         text
         for split in ("train", "development", "test")
@@ -186,10 +226,15 @@ def corpus_documents(limit: int, rng: random.Random) -> list[Doc]:
         )
     ][:limit]
     log(f"translating the Spanish Fake News Corpus ({len(spanish)} documents)")
-    docs += [
-        Doc(f"esfake:{n}", f"esfake:{n}", "es", "Spanish Fake News", t)
-        for n, t in enumerate(translate(spanish, "es"))
-    ]
+    docs += relabel(
+        [
+            Doc(f"esfake:{n}", f"esfake:{n}", "es", "Spanish Fake News", t)
+            for n, t in enumerate(translate(spanish, "es"))
+        ],
+        spanish,
+    )
+    merged = sum(bool(doc.dataset_story) and doc.story != doc.dataset_story for doc in docs)
+    log(f"{merged} documents joined to another story by the same-text criterion")
     return docs
 
 
@@ -305,8 +350,11 @@ def recall_by_kind(docs: list[Doc], decisions: dict[str, StoredFingerprint]) -> 
     ]
 
 
-def candidate_pairs(docs: list[Doc], settings: DedupeSettings) -> list[tuple[Doc, Doc, float]]:
-    """Every pair LSH makes a candidate, with its exact similarity (what verification sees)."""
+Candidate = tuple[Doc, Doc, Overlap]
+
+
+def candidate_pairs(docs: list[Doc], settings: DedupeSettings) -> list[Candidate]:
+    """Every pair LSH makes a candidate, with its exact overlap (what verification sees)."""
     fingerprints = {d.key: fingerprint(d.text, settings) for d in docs}
     buckets: dict[str, list[Doc]] = defaultdict(list)
     for doc in docs:
@@ -320,41 +368,145 @@ def candidate_pairs(docs: list[Doc], settings: DedupeSettings) -> list[tuple[Doc
                 continue
             seen.add((a.key, b.key))
             fa, fb = fingerprints[a.key], fingerprints[b.key]
-            same = fa.content_hash == fb.content_hash
-            result.append((a, b, 1.0 if same else jaccard(fa.shingles, fb.shingles)))
+            found = (
+                Overlap(1.0, 1.0, 1.0)
+                if fa.content_hash == fb.content_hash
+                else overlap(
+                    fa.shingles, fa.positions, fb.shingles, fb.positions, settings.order_tolerance
+                )
+            )
+            result.append((a, b, found))
     return result
 
 
-def threshold_sweep(
-    docs: list[Doc], pairs: list[tuple[Doc, Doc, float]], thresholds: Iterable[float]
-) -> list[list[Any]]:
-    """Pair-level precision/recall of verification at each threshold, same/cross language."""
+def half(story: str) -> int:
+    """Which half of the corpus a story is in (0: tuning, 1: held out), by a hash of its key."""
+    return hashlib.blake2b(story.encode(), digest_size=1).digest()[0] % 2
+
+
+@dataclass
+class Verification:
+    """Pair-level recall/precision of one acceptance rule, against all true pairs (including
+    those LSH never proposed)."""
+
+    recall: float
+    precision: float
+    false_pairs: int
+
+    def row(self) -> list[Any]:
+        return [*(_rate(value) for value in (self.recall, self.precision)), self.false_pairs]
+
+
+def _rate(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3f}"
+
+
+def verify(
+    docs: list[Doc],
+    pairs: list[Candidate],
+    accept: Callable[[Doc, Doc, Overlap], bool],
+    part: int | None = None,
+    same_language: bool = True,
+) -> Verification:
+    """Score ``accept`` on the same- (or cross-) language pairs of one half of the stories (a
+    false pair belongs to the half of its smaller story key), or of all of them."""
     groups: dict[str, list[Doc]] = defaultdict(list)
     for doc in docs:
         groups[doc.story].append(doc)
-    true_pairs = Counter(
-        a.language == b.language
-        for members in groups.values()
+    true_pairs = sum(
+        1
+        for story, members in groups.items()
+        if part is None or half(story) == part
         for a, b in itertools.combinations(members, 2)
+        if (a.language == b.language) == same_language
     )
-    rows = []
-    for threshold in thresholds:
-        for same in (True, False):
-            kept = [
-                (a, b)
-                for a, b, sim in pairs
-                if sim >= threshold and (a.language == b.language) == same
-            ]
-            correct = sum(a.story == b.story for a, b in kept)
-            rows.append(
-                [
-                    f"{threshold:.2f}",
-                    "same language" if same else "cross-language",
-                    f"{correct / true_pairs[same]:.3f}",
-                    f"{correct / len(kept):.3f}" if kept else "-",
-                    len(kept) - correct,
-                ]
+    kept = [
+        (a, b)
+        for a, b, found in pairs
+        if (a.language == b.language) == same_language
+        and (part is None or half(min(a.story, b.story)) == part)
+        and accept(a, b, found)
+    ]
+    correct = sum(a.story == b.story for a, b in kept)
+    return Verification(
+        correct / true_pairs if true_pairs else float("nan"),
+        correct / len(kept) if kept else float("nan"),
+        len(kept) - correct,
+    )
+
+
+def jaccard_at(threshold: float) -> Callable[[Doc, Doc, Overlap], bool]:
+    """Jaccard alone: the cluster decision, and the copy decision before the copy test."""
+    return lambda a, b, found: found.jaccard >= threshold
+
+
+def copy_test(settings: DedupeSettings) -> Callable[[Doc, Doc, Overlap], bool]:
+    """The pipeline's copy decision on a same-language pair."""
+    return lambda a, b, found: is_copy(found, settings)
+
+
+def threshold_sweep(
+    docs: list[Doc], pairs: list[Candidate], thresholds: Iterable[float]
+) -> list[list[Any]]:
+    """Jaccard alone at each threshold, same/cross language."""
+    return [
+        [
+            f"{threshold:.2f}",
+            "same language" if same else "cross-language",
+            *verify(docs, pairs, jaccard_at(threshold), same_language=same).row(),
+        ]
+        for threshold in thresholds
+        for same in (True, False)
+    ]
+
+
+def copy_sweep(
+    docs: list[Doc],
+    pairs: list[Candidate],
+    settings: DedupeSettings,
+    jaccards: Iterable[float],
+    orders: Iterable[float],
+) -> list[list[Any]]:
+    """The copy test at each Jaccard floor and order threshold (containment as set), on the
+    tuning half and the held-out half."""
+    return [
+        [
+            f"{jaccard:.2f}",
+            f"{order:.2f}",
+            *verify(docs, pairs, test, 0).row(),
+            *verify(docs, pairs, test, 1).row(),
+        ]
+        for jaccard in jaccards
+        for order in orders
+        for test in [
+            copy_test(
+                settings.model_copy(
+                    update={"duplicate_threshold": jaccard, "duplicate_order": order}
+                )
             )
+        ]
+    ]
+
+
+def copy_decision(
+    labelled: list[Doc], pairs: list[Candidate], settings: DedupeSettings
+) -> list[list[Any]]:
+    """The copy decision before (Jaccard >= 0.4 alone) and now, against both label sets, on
+    each half and on all pairs."""
+    rows = []
+    for labels, docs in (
+        ("datasets' own", dataset_labels(labelled)),
+        ("+ same text", labelled),
+    ):
+        by_key = {d.key: d for d in docs}
+        relabelled = [(by_key[a.key], by_key[b.key], found) for a, b, found in pairs]
+        for rule, accept in (
+            ("Jaccard >= 0.4 alone", jaccard_at(0.4)),
+            ("copy test (settings)", copy_test(settings)),
+        ):
+            for part_name, part in (("tuning half", 0), ("held-out half", 1), ("all", None)):
+                scored = verify(docs, relabelled, accept, part)
+                rows.append([rule, labels, part_name, *scored.row()])
     return rows
 
 
@@ -364,13 +516,15 @@ def lead(doc: Doc, words: int = 12) -> str:
     return " ".join(body.split()[:words]).casefold()
 
 
-def audit_false_pairs(pairs: list[tuple[Doc, Doc, float]], threshold: float) -> tuple[int, int]:
-    """Same-language pairs above ``threshold`` labelled as different stories, and how many of
-    them open with the same words (repeats the corpus does not label)."""
+def audit_false_pairs(
+    pairs: list[Candidate], accept: Callable[[Doc, Doc, Overlap], bool]
+) -> tuple[int, int]:
+    """Same-language pairs accepted as copies but labelled as different stories, and how many
+    of them open with the same words (re-edited repeats no label marks)."""
     false = [
         (a, b)
-        for a, b, sim in pairs
-        if sim >= threshold and a.language == b.language and a.story != b.story
+        for a, b, found in pairs
+        if a.language == b.language and a.story != b.story and accept(a, b, found)
     ]
     return len(false), sum(lead(a) == lead(b) for a, b in false)
 
@@ -426,10 +580,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run the stream through the real store on the local stack (newsflow stack up)",
     )
+    parser.add_argument(
+        "--dataset-labels",
+        action="store_true",
+        help="score against the datasets' own repeat labels only (no same-text criterion)",
+    )
     parser.add_argument("--json", type=Path, help="write the results to this file as well")
     args = parser.parse_args(argv)
     settings = load_settings().dedupe
-    docs = corpus_documents(args.limit, random.Random(1))
+    labelled = corpus_documents(args.limit, random.Random(1))
+    docs = dataset_labels(labelled) if args.dataset_labels else labelled
     log(f"{len(docs)} documents; streaming through the dedupe decision")
     decisions, seconds = stream(docs, MemoryFingerprints(settings), settings, random.Random(2))
     scores = pair_scores(docs, decisions)
@@ -438,7 +598,9 @@ def main(argv: list[str] | None = None) -> int:
     log("scoring every LSH candidate pair")
     pairs = candidate_pairs(docs, settings)
     sweep = threshold_sweep(docs, pairs, (0.2, 0.3, 0.4, 0.5, 0.6, 0.7))
-    false_pairs, same_lead = audit_false_pairs(pairs, settings.duplicate_threshold)
+    copies = copy_sweep(docs, pairs, settings, (0.2, 0.25, 0.3, 0.4), (0.75, 0.8, 0.85, 0.9))
+    decision = copy_decision(labelled, pairs, settings)
+    false_pairs, same_lead = audit_false_pairs(pairs, copy_test(settings))
     results: dict[str, Any] = {
         "machine": machine(),
         "settings": settings.model_dump(),
@@ -447,7 +609,9 @@ def main(argv: list[str] | None = None) -> int:
         "by_kind": kinds,
         "duplicate_of": {"flagged": flagged, "wrong_story": wrong},
         "threshold_sweep": sweep,
-        "false_pairs_at_duplicate_threshold": {"pairs": false_pairs, "same_lead": same_lead},
+        "copy_sweep": copies,
+        "copy_decision": decision,
+        "false_copy_pairs": {"pairs": false_pairs, "same_lead": same_lead},
         "memory_store": {
             "articles_per_second": len(docs) / seconds,
             "bytes_per_article": memory_bytes_per_article(docs, settings, random.Random(2)),
@@ -488,10 +652,31 @@ def main(argv: list[str] | None = None) -> int:
             sweep,
         )
     )
+    print()
     print(
-        f"\nAt the duplicate threshold ({settings.duplicate_threshold}): {false_pairs} "
-        "same-language pairs labelled as different stories, "
-        f"{same_lead} of them with the same first 12 words"
+        markdown(
+            ["copy decision", "labels", "pairs", "recall", "precision", "false pairs"], decision
+        )
+    )
+    print()
+    print(
+        markdown(
+            [
+                "Jaccard floor",
+                "order",
+                "recall (tuning)",
+                "precision (tuning)",
+                "false (tuning)",
+                "recall (held out)",
+                "precision (held out)",
+                "false (held out)",
+            ],
+            copies,
+        )
+    )
+    print(
+        f"\nCopy test with the settings: {false_pairs} same-language pairs labelled as "
+        f"different stories, {same_lead} of them with the same first 12 words"
     )
     cost = [["memory", results["memory_store"]]]
     if "elasticsearch_store" in results:

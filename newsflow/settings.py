@@ -241,8 +241,17 @@ class DedupeSettings(BaseModel):
     seed: int = 1
     #: Exact Jaccard of the shingle sets at or above which two articles are one story.
     cluster_threshold: float = Field(0.2, gt=0, le=1)
-    #: ... and at or above which, in the same language, the later one is a duplicate_of the first.
-    duplicate_threshold: float = Field(0.4, gt=0, le=1)
+    #: Copy test (same language): Jaccard at least this, and either containment or order
+    #: agreement at least theirs; then the later one is a duplicate_of the first. Chosen on half
+    #: of the bench corpus, checked on the other half (docs/QUALITY.md).
+    duplicate_threshold: float = Field(0.25, gt=0, le=1)
+    #: ... the smaller shingle set found in the larger: a truncated or shortened copy.
+    duplicate_containment: float = Field(0.95, gt=0, le=1)
+    #: ... or this share of the shared shingles at about the same place in both texts: a copy or
+    #: an independent translation keeps the order, a follow-up on the same event does not.
+    duplicate_order: float = Field(0.85, gt=0, le=1)
+    #: "About the same place": within this fraction of the text's length.
+    order_tolerance: float = Field(0.1, gt=0, le=1)
     #: Candidates verified per article (the most band matches first).
     max_candidates: int = Field(20, ge=1)
     #: Articles further apart than this (by publication or fetch time) are never linked, and

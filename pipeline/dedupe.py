@@ -8,10 +8,12 @@ can meet. For each article:
 2. **Candidates**: stored articles within the time window that share its content hash or at
    least one LSH band key (best-matching first, at most ``max_candidates``), plus earlier
    articles of the same batch.
-3. **Verification**: the exact Jaccard similarity of the shingle sets decides. At or above
-   ``cluster_threshold`` the article joins the best candidate's story cluster; at or above
-   ``duplicate_threshold`` in the same language (or with the same content) it is a
-   ``duplicate_of`` the first-seen article of that copy. Otherwise it starts a cluster of its own.
+3. **Verification**, on the exact shingle sets. A candidate with the same content, or in the
+   same language passing the copy test (``is_copy``: Jaccard at least ``duplicate_threshold``
+   and either containment or order agreement high), is a copy: the article is a
+   ``duplicate_of`` the first-seen article of that copy and joins its cluster. Otherwise, at a
+   Jaccard at or above ``cluster_threshold`` it joins the best candidate's story cluster (a
+   translation of a story is one of its versions, not a copy to hide), else it starts its own.
 
 The fingerprints live in a ``FingerprintStore`` (``pipeline.dedupe_store``): Elasticsearch in the
 pipeline, so the state is shared by every worker and survives restarts, runner changes and index
@@ -30,7 +32,7 @@ import apache_beam as beam
 
 from newsflow.settings import DedupeSettings
 from pipeline.enriched import UNDETERMINED, Duplication, EnrichedArticle
-from pipeline.fingerprint import Fingerprint, Hashes, jaccard
+from pipeline.fingerprint import Fingerprint, Hashes, Overlap, Positions, overlap
 
 #: Outcome -> the stage's Beam counter (new articles are not counted).
 _BEAM_COUNTERS = {"duplicate": "duplicates", "clustered": "clustered"}
@@ -45,6 +47,7 @@ class StoredFingerprint:
     language: str  # of the original: only same-language articles can be copies
     content_hash: str
     shingles: Hashes
+    positions: Positions  # empty in fingerprints stored before positions were
     band_keys: tuple[str, ...]
     cluster_id: str
     duplicate_of: str | None = None
@@ -104,46 +107,67 @@ def within_window(a: datetime, b: datetime, settings: DedupeSettings) -> bool:
     return abs(a - b) <= timedelta(days=settings.window_days)
 
 
+def is_copy(found: Overlap, settings: DedupeSettings) -> bool:
+    """The copy test for two same-language texts sharing enough words.
+
+    Jaccard alone cannot tell a copy from a follow-up on the same event (both share most names
+    and topic words) nor catch an independent translation (which words differently). So: a copy
+    keeps (nearly) all its words inside the other text (truncated, a paragraph dropped), or it
+    keeps their order (re-edited copies, independent translations).
+    """
+    return found.jaccard >= settings.duplicate_threshold and (
+        found.containment >= settings.duplicate_containment
+        or found.order >= settings.duplicate_order
+    )
+
+
 def decide(
     probe: Probe, candidates: Iterable[StoredFingerprint], settings: DedupeSettings
 ) -> StoredFingerprint:
-    """The pure decision: which story the article belongs to, and what it duplicates."""
+    """The pure decision: which story the article belongs to, and what it duplicates.
+
+    A copy outranks a merely similar article; among equals the most similar, then the earliest.
+    """
     fingerprint = probe.fingerprint
-    best: StoredFingerprint | None = None
-    best_similarity = 0.0
+    best: tuple[bool, float] = (False, 0.0)
+    chosen: StoredFingerprint | None = None
     for candidate in candidates:
         if candidate.article_id == probe.article_id or not within_window(
             candidate.time, probe.time, settings
         ):
             continue
         if candidate.content_hash == fingerprint.content_hash:
-            similarity = 1.0
+            rank = (True, 1.0)
         else:
-            similarity = jaccard(fingerprint.shingles, candidate.shingles)
-        if similarity > best_similarity or (
-            similarity == best_similarity and best is not None and candidate.time < best.time
-        ):
-            best, best_similarity = candidate, similarity
+            found = overlap(
+                fingerprint.shingles,
+                fingerprint.positions,
+                candidate.shingles,
+                candidate.positions,
+                settings.order_tolerance,
+            )
+            copy = candidate.language == probe.language and is_copy(found, settings)
+            rank = (copy, found.jaccard)
+        if rank > best or (rank == best and chosen is not None and candidate.time < chosen.time):
+            best, chosen = rank, candidate
     own = StoredFingerprint(
         article_id=probe.article_id,
         time=probe.time,
         language=probe.language,
         content_hash=fingerprint.content_hash,
         shingles=fingerprint.shingles,
+        positions=fingerprint.positions,
         band_keys=fingerprint.band_keys,
         cluster_id=probe.article_id,
     )
-    if best is None or best_similarity < settings.cluster_threshold:
+    copy, similarity = best
+    if chosen is None or (not copy and similarity < settings.cluster_threshold):
         return own
-    # A translation of a story is one of its versions, not a copy to hide.
-    copies = best.content_hash == fingerprint.content_hash or (
-        best_similarity >= settings.duplicate_threshold and best.language == probe.language
-    )
     return replace(
         own,
-        cluster_id=best.cluster_id,
-        duplicate_of=(best.duplicate_of or best.article_id) if copies else None,
-        similarity=round(best_similarity, 4),
+        cluster_id=chosen.cluster_id,
+        duplicate_of=(chosen.duplicate_of or chosen.article_id) if copy else None,
+        similarity=round(similarity, 4),
     )
 
 

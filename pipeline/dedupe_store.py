@@ -2,8 +2,10 @@
 
 The Elasticsearch store keeps one small document per article in ``<alias>-dedupe``, keyed by
 article id: content hash and band keys as keyword fields (so candidates are found with one
-search per article, batched in one ``msearch``), the shingle set as an unindexed binary field
-(so candidates are verified exactly), and the decision taken. It is shared by every worker and
+search per article, batched in one ``msearch``), the shingle set and each shingle's first
+position as unindexed binary fields (so candidates are verified exactly), and the decision taken.
+Documents stored before positions were have none: they read back with empty positions, so their
+copies are found by containment only until they leave the window. It is shared by every worker and
 survives restarts and runner changes; it is separate from the news index, so an index rollover
 or a reindex does not touch it, and its eviction never deletes news.
 
@@ -41,6 +43,7 @@ MAPPINGS: dict[str, Any] = {
         "content_hash": {"type": "keyword"},
         "bands": {"type": "keyword"},
         "shingles": {"type": "binary"},
+        "positions": {"type": "binary"},
         "cluster_id": {"type": "keyword"},
         "duplicate_of": {"type": "keyword"},
         "similarity": {"type": "float", "index": False},
@@ -59,6 +62,7 @@ def to_source(fingerprint: StoredFingerprint) -> dict[str, Any]:
         "content_hash": fingerprint.content_hash,
         "bands": list(fingerprint.band_keys),
         "shingles": base64.b64encode(fingerprint.shingles.astype("<u4").tobytes()).decode(),
+        "positions": base64.b64encode(fingerprint.positions.tobytes()).decode(),
         "cluster_id": fingerprint.cluster_id,
         "duplicate_of": fingerprint.duplicate_of,
         "similarity": fingerprint.similarity,
@@ -72,6 +76,7 @@ def from_source(article_id: str, source: dict[str, Any]) -> StoredFingerprint:
         language=source.get("language", "und"),
         content_hash=source["content_hash"],
         shingles=np.frombuffer(base64.b64decode(source["shingles"]), dtype="<u4").astype(np.uint32),
+        positions=np.frombuffer(base64.b64decode(source.get("positions", "")), dtype=np.uint8),
         band_keys=tuple(source.get("bands", ())),
         cluster_id=source["cluster_id"],
         duplicate_of=source.get("duplicate_of"),
@@ -125,7 +130,11 @@ class ElasticsearchFingerprints:
 
     def _ensure_index(self) -> None:
         assert self._es is not None
-        if not self._es.indices.exists(index=self._index):
+        if self._es.indices.exists(index=self._index):
+            # An index made by an older version lacks newer fields (its mapping is strict):
+            # adding fields is compatible, and a no-op when they are there.
+            self._es.indices.put_mapping(index=self._index, properties=MAPPINGS["properties"])
+        else:
             try:
                 self._es.indices.create(
                     index=self._index,

@@ -10,9 +10,10 @@ import pytest
 
 from newsflow.article import Article
 from newsflow.settings import DedupeSettings
-from pipeline.dedupe import Deduplication
-from pipeline.dedupe_store import MemoryFingerprints
+from pipeline.dedupe import Deduplication, is_copy
+from pipeline.dedupe_store import MemoryFingerprints, from_source, to_source
 from pipeline.enriched import EnrichedArticle, LanguageGuess
+from pipeline.fingerprint import Overlap
 from pipeline.kafka_source import Origin
 from tests.conftest import SHARED
 
@@ -151,3 +152,45 @@ def test_settings_reject_inconsistent_lsh_parameters() -> None:
         DedupeSettings(bands=65, rows=2, num_perm=128)
     with pytest.raises(ValueError, match="at least cluster_threshold"):
         DedupeSettings(cluster_threshold=0.8, duplicate_threshold=0.5)
+
+
+def test_the_copy_test_needs_shared_words_and_either_containment_or_order() -> None:
+    settings = DedupeSettings(duplicate_threshold=0.25, duplicate_containment=0.95)
+    assert is_copy(Overlap(jaccard=0.4, containment=1.0, order=0.2), settings)  # truncated
+    assert is_copy(Overlap(jaccard=0.4, containment=0.6, order=0.9), settings)  # translated
+    assert not is_copy(Overlap(jaccard=0.6, containment=0.8, order=0.7), settings)  # follow-up
+    assert not is_copy(Overlap(jaccard=0.2, containment=1.0, order=1.0), settings)  # excerpt
+
+
+def test_a_follow_up_on_the_same_event_joins_the_story_but_is_no_copy(
+    dedupe: Deduplication,
+) -> None:
+    # Two BBC pieces on one Labour row: most of their words shared (Jaccard 0.45), told apart.
+    first = dedupe.run([item(bbc("politics/218.txt"), "https://a.example/1")])[0]
+    follow_up = dedupe.run(
+        [item(bbc("politics/255.txt"), "https://b.example/2", T0 + timedelta(hours=5))]
+    )[0]
+    assert follow_up.duplication and first.duplication
+    assert follow_up.duplication.cluster_id == first.article.id
+    assert follow_up.duplication.duplicate_of is None
+
+
+def test_a_truncated_copy_is_a_duplicate(dedupe: Deduplication) -> None:
+    story = bbc("business/360.txt")
+    cut = " ".join(story.split()[: len(story.split()) * 6 // 10])
+    first, second = dedupe.run([item(story, "https://a/1"), item(cut, "https://b/2", offset=1)])
+    assert second.duplication and second.duplication.duplicate_of == first.article.id
+
+
+def test_a_fingerprint_stored_before_positions_reads_back_and_still_verifies() -> None:
+    stage, store = stage_with_store(DedupeSettings())
+    [first] = stage.run([item(bbc("business/360.txt"), "https://a.example/1")])
+    source = to_source(store.known([first.article.id])[first.article.id])
+    del source["positions"]  # as an older version stored it
+    old = from_source(first.article.id, source)
+    assert old.positions.size == 0 and old.shingles.size > 0
+    store.add([old])
+    story = bbc("business/360.txt")
+    cut = " ".join(story.split()[: len(story.split()) * 6 // 10])
+    [second] = stage.run([item(cut, "https://b.example/2", offset=1)])
+    assert second.duplication and second.duplication.duplicate_of == first.article.id
