@@ -46,6 +46,7 @@ RUN apt-get update \
        apertium-eng-spa=0.8.1-2 \
        apertium-es-pt=1.1.6-1 \
        apertium-fr-es=0.9.4-1 \
+       hunspell-en-us=1:2020.12.07-2 \
        hunspell-es=1:7.5.0-1 \
        hunspell-pt-pt=1:7.5.0-1 \
        hunspell-fr=1:7.0-1 \

@@ -200,6 +200,8 @@ def ids(settings: ElasticsearchSettings, **request: Any) -> list[str]:
 def test_english_words_find_english_and_translated_articles(indexed: ElasticsearchSettings) -> None:
     assert set(ids(indexed, text="interest rates")) == {"en-ecb", "es-bce"}
     assert set(ids(indexed, text="NATO summit")) == {"en-nato", "es-otan", "en-interview"}
+    # English is stemmed too (Hunspell en_US): the plural finds the singular.
+    assert set(ids(indexed, text="NATO summits")) == {"en-nato", "es-otan", "en-interview"}
 
 
 def test_original_language_words_find_the_original(indexed: ElasticsearchSettings) -> None:
