@@ -269,6 +269,18 @@ class DedupeSettings(BaseModel):
         return self
 
 
+class PipelineSettings(BaseModel):
+    """How long one pipeline process runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Drain and exit 0 after this many hours, for the supervisor (Kubernetes, compose,
+    #: systemd with Restart=always) to start a fresh process. Beam's in-process runner grows in
+    #: native memory with every bundle (docs/PERFORMANCE.md, Soak); a restart loses nothing
+    #: (offsets are committed only after indexing). None: run until stopped.
+    restart_after_hours: float | None = Field(None, gt=0)
+
+
 class StackSettings(BaseModel):
     """The local development stack started by ``newsflow stack up``."""
 
@@ -332,6 +344,7 @@ class Settings(BaseSettings):
     nlp: NlpSettings = Field(default_factory=NlpSettings)
     translation: TranslationSettings = Field(default_factory=TranslationSettings)
     dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     #: production refuses connections that expose credentials or skip certificate checks.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Sequence
 from functools import partial
 
@@ -140,6 +141,7 @@ def run(
         f"; stopping after {stop_when_idle:g}s idle" if stop_when_idle is not None else "",
     )
     previous = signal.signal(signal.SIGTERM, _drain_on_signal)
+    recycle = _recycle_timer(settings.pipeline.restart_after_hours)
     try:
         with (
             endpoint.serve(settings),
@@ -150,7 +152,28 @@ def run(
             build(pipeline, settings, stop_when_idle)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if recycle is not None:
+            recycle.cancel()
     _LOG.info("pipeline finished: every partition drained and committed; exiting")
+
+
+def _recycle_timer(hours: float | None) -> threading.Timer | None:
+    """Drain after ``pipeline.restart_after_hours``, so the supervisor starts a fresh process."""
+    if hours is None:
+        return None
+
+    def recycle() -> None:
+        _LOG.info(
+            "running for %gh (pipeline.restart_after_hours): finishing the bundles in flight, "
+            "then exiting 0 for the supervisor to start a fresh process",
+            hours,
+        )
+        request_drain()
+
+    timer = threading.Timer(hours * 3600, recycle)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _drain_on_signal(signum: int, _frame: object) -> None:

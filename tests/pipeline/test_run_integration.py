@@ -218,3 +218,16 @@ def test_dead_letters_are_replayed_once_after_a_fix(isolated: Settings) -> None:
 
     run(isolated, stop_when_idle=IDLE_SECONDS)
     assert good.title in {d["title"] for d in documents(isolated)}
+
+
+def test_restart_after_hours_drains_commits_and_exits_0(
+    isolated: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streaming run (no --stop-when-idle) recycles itself: the supervisor restarts it."""
+    ingest_files([SAMPLES / "lisbon-tram.txt"], isolated.kafka)
+    monkeypatch.setenv("NEWSFLOW_PIPELINE__RESTART_AFTER_HOURS", str(20 / 3600))  # 20 s
+    result = newsflow_cli(isolated, "pipeline", "run")
+    assert result.returncode == 0, result.stderr
+    assert "pipeline.restart_after_hours" in result.stderr
+    assert len(documents(isolated)) == 1
+    assert all((committed or 0) == end for committed, end in committed_and_end(isolated))
