@@ -310,7 +310,7 @@ def namespace(settings: Settings, tag: str) -> Iterator[Settings]:
     """Fresh topics, consumer group and indices for one run; all deleted afterwards."""
     from kafka import KafkaAdminClient
 
-    from newsflow.index import client
+    from newsflow.index import client, remove
     from newsflow.kafka_topics import ensure_topics
 
     name = f"bench-{tag}-{uuid.uuid4().hex[:8]}"
@@ -332,7 +332,8 @@ def namespace(settings: Settings, tag: str) -> Iterator[Settings]:
         finally:
             admin.close()
         es = client(isolated.elasticsearch)
-        try:  # the index, the dedupe store, the translation memory: all named after the alias
+        try:  # the indices and their template, the dedupe store, the translation memory
+            remove(es, name)
             for index in es.indices.get(index=f"{name}*", expand_wildcards="all"):
                 es.indices.delete(index=index)
         finally:
