@@ -130,7 +130,14 @@ def test_text_is_a_multi_match_over_english_then_original_fields_with_highlights
                 {
                     "multi_match": {
                         "query": "nato summit",
-                        "fields": ["title_en^3", "body_en", "title^2", "body"],
+                        "fields": [
+                            "title_en^3",
+                            "body_en",
+                            "title^2",
+                            "body",
+                            "original.*.title^2",
+                            "original.*.body",
+                        ],
                         "type": "cross_fields",
                         "operator": "and",
                     }
@@ -142,6 +149,7 @@ def test_text_is_a_multi_match_over_english_then_original_fields_with_highlights
     highlight = body["highlight"]
     assert set(highlight["fields"]) == {"title_en", "body_en", "title", "body"}
     assert highlight["fragment_size"] <= 200 and highlight["encoder"] == "html"
+    assert highlight["max_analyzed_offset"] == 1_000_000  # longer fields cannot fail a search
 
 
 def test_without_text_everything_matches_and_nothing_is_highlighted() -> None:
