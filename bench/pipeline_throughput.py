@@ -413,6 +413,7 @@ class Pipeline:
             "NEWSFLOW_KAFKA__DLQ_TOPIC": settings.kafka.dlq_topic,
             "NEWSFLOW_KAFKA__CONSUMER_GROUP": settings.kafka.consumer_group,
             "NEWSFLOW_ELASTICSEARCH__INDEX_ALIAS": settings.elasticsearch.index_alias,
+            "NEWSFLOW_NLP__NER_IN_CHILD_PROCESS": str(settings.nlp.ner_in_child_process).lower(),
         }
         command = ["newsflow", "pipeline", "run", "--metrics-port", str(self.port), *beam_args]
         self.log_path = log_path
@@ -778,6 +779,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-mixed", action="store_true", help="no mixed-language run")
     parser.add_argument("--skip-two-workers", action="store_true", help="no 2-worker run")
+    parser.add_argument(
+        "--inline-ner-too",
+        action="store_true",
+        help="also run English, 1 worker with NER in the worker's process (nlp.ner_in_child_process"
+        " = false), for the comparison",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help=f"default {CORPUS}")
     args = parser.parse_args(argv)
@@ -806,6 +813,14 @@ def main(argv: list[str] | None = None) -> int:
     log("newsflow end to end, English, 1 worker")
     results.append(end_to_end(settings, "newsflow English, 1 worker", english, warm_up))
     english_rate = results[-1].rate
+    if args.inline_ner_too:
+        log("newsflow end to end, English, 1 worker, NER in the worker's process")
+        inline = settings.model_copy(
+            update={"nlp": settings.nlp.model_copy(update={"ner_in_child_process": False})}
+        )
+        results.append(
+            end_to_end(inline, "newsflow English, 1 worker, NER inline", english, warm_up)
+        )
     if mixed:
         log("newsflow end to end, mixed languages, 1 worker")
         results.append(end_to_end(settings, "newsflow mixed, 1 worker", mixed, warm_up))

@@ -185,6 +185,10 @@ class NlpSettings(BaseModel):
     batch_size: int = Field(32, ge=1)
     #: Characters of body text sent to NER; bounds the cost of one pathological article.
     max_ner_chars: int = Field(100_000, ge=1_000)
+    #: Run NER in a child process, one batch ahead of the chain, so it uses a core of its own
+    #: while the worker reads, translates, de-duplicates and indexes (docs/PERFORMANCE.md).
+    #: False keeps it in the worker's process (one process per worker, one core).
+    ner_in_child_process: bool = True
     #: Languages the language detector chooses between (ISO 639-1).
     languages: list[str] = Field(
         default_factory=lambda: ["en", "es", "pt", "fr", "de", "it", "nl", "pl", "ru", "uk"]

@@ -40,7 +40,7 @@ from pipeline.kafka_source import (
 )
 from pipeline.language import LanguageDetection
 from pipeline.runners import runner_for
-from pipeline.stage import RunStage
+from pipeline.stage import RunStage, RunStageAhead
 from pipeline.translation import TranslationStage, build_translator
 from pipeline.translation_memory import IndexedTranslations
 
@@ -82,16 +82,13 @@ def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | N
                 )
             )
         )
+    entities = EntityExtraction(
+        nlp.spacy_model, nlp.spacy_components, nlp.batch_size, nlp.max_ner_chars
+    )
     (
         enriched
         | "ExtractEntities"
-        >> beam.ParDo(
-            RunStage(
-                EntityExtraction(
-                    nlp.spacy_model, nlp.spacy_components, nlp.batch_size, nlp.max_ner_chars
-                )
-            )
-        )
+        >> beam.ParDo(RunStageAhead(entities) if nlp.ner_in_child_process else RunStage(entities))
         | "Index" >> beam.ParDo(IndexDocuments(settings.elasticsearch))
         | "WriteDeadLetters" >> beam.ParDo(WriteDeadLetters(settings.kafka))
         | "CommitOffsets" >> beam.ParDo(CommitOffsets(settings.kafka))

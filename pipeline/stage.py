@@ -14,17 +14,20 @@ then be written at shutdown instead of after every bundle.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import apache_beam as beam
+from apache_beam.utils.windowed_value import WindowedValue
 
 from newsflow.index import ElasticsearchUnavailable
 from pipeline import metrics
 from pipeline.dead_letter import DeadLetter
 from pipeline.enriched import EnrichedArticle
 from pipeline.kafka_source import Origin
+from pipeline.stage_process import StageProcess
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,16 @@ class RunStage(beam.DoFn):
         yield result
 
     def _run(self, batch: Batch) -> Batch:
-        articles = list(batch.articles)
         try:
-            return replace(batch, articles=tuple(self._stage.run(articles)))
+            return replace(batch, articles=tuple(self._stage.run(list(batch.articles))))
         except ElasticsearchUnavailable:
             raise  # the service, not the articles: fail the bundle, commit nothing
         except Exception:
-            pass
+            return self._one_by_one(batch)
+
+    def _one_by_one(self, batch: Batch) -> Batch:
+        """After a failed batch: run each article alone, and dead-letter those that fail."""
+        articles = list(batch.articles)
         survivors: list[EnrichedArticle] = []
         letters = list(batch.dead_letters)
         for item in articles:
@@ -88,3 +94,63 @@ class RunStage(beam.DoFn):
                     )
                 )
         return replace(batch, articles=tuple(survivors), dead_letters=tuple(letters))
+
+
+@dataclass(frozen=True)
+class _Submitted:
+    ticket: int
+    batch: Batch
+    timestamp: Any
+    window: Any
+
+
+class RunStageAhead(RunStage):
+    """``RunStage`` with the stage in a child process (``StageProcess``), ``ahead`` batches ahead.
+
+    ``process`` submits a batch and emits only the batches older than the last ``ahead``, so the
+    child works on one batch while the chain decodes, translates and de-duplicates the next one
+    and indexes the one before. ``finish_bundle`` collects everything still in the child: no
+    batch outlives its bundle, so a bundle's offsets are still committed by that bundle and a
+    bundle retried by the runner loses nothing.
+    """
+
+    def __init__(self, stage: Stage, ahead: int = 1) -> None:
+        self._process = StageProcess(stage)
+        super().__init__(self._process)
+        self._ahead = ahead
+        self._submitted: deque[_Submitted] = deque()
+
+    def start_bundle(self) -> None:
+        self._submitted.clear()
+
+    def process(  # type: ignore[override]  # emits windowed values, for finish_bundle's sake
+        self,
+        batch: Batch,
+        timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
+    ) -> Iterator[WindowedValue]:
+        ticket = self._process.submit(list(batch.articles))
+        self._submitted.append(_Submitted(ticket, batch, timestamp, window))
+        while len(self._submitted) > self._ahead:
+            yield self._collect(self._submitted.popleft())
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        while self._submitted:
+            yield self._collect(self._submitted.popleft())
+
+    def teardown(self) -> None:
+        self._process.close()
+
+    def _collect(self, submitted: _Submitted) -> WindowedValue:
+        batch = submitted.batch
+        started = time.perf_counter()
+        try:
+            articles, seconds = self._process.result(submitted.ticket)
+            result = replace(batch, articles=tuple(articles))
+        except ElasticsearchUnavailable:
+            raise
+        except Exception:
+            result = self._one_by_one(batch)
+            seconds = time.perf_counter() - started
+        metrics.stage_batch(self._stage.name, len(batch.articles), len(result.articles), seconds)
+        return WindowedValue(result, submitted.timestamp, (submitted.window,))
