@@ -240,15 +240,19 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
+def process_usage(pid: int) -> tuple[float, int]:
+    """(CPU seconds, resident bytes) of one process; (0, 0) once it is gone."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = sum(int(v) for v in fields[11:15]) / _CLOCK_TICKS  # utime stime cutime cstime
+        return cpu, int(fields[21]) * _PAGE_BYTES
+    return 0.0, 0
+
+
 def tree_usage(root: int) -> tuple[float, int]:
     """(CPU seconds, resident bytes) of the process tree; vanished processes count as 0."""
-    cpu, rss = 0.0, 0
-    for pid in process_tree(root):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            cpu += sum(int(v) for v in fields[11:15]) / _CLOCK_TICKS  # utime stime cutime cstime
-            rss += int(fields[21]) * _PAGE_BYTES
-    return cpu, rss
+    usages = [process_usage(pid) for pid in process_tree(root)]
+    return sum(cpu for cpu, _ in usages), sum(rss for _, rss in usages)
 
 
 class UsageSampler:

@@ -50,6 +50,7 @@ from bench.pipeline_throughput import (
     histogram_quantile,
     interleave,
     mixed_sample,
+    process_usage,
     quantile,
     running_pipeline,
     to_article,
@@ -105,7 +106,8 @@ class Point:
     lag: int  # raw-topic end offsets minus the group's commits
     documents: int  # searchable now
     dead_letters: int
-    rss_mib: float
+    rss_mib: float  # of the process tree (the worker and its NER process)
+    worker_rss_mib: float  # of the worker process alone: where Beam's runner lives
     cpu_seconds: float  # of the process tree since it started
     found: int  # articles found searchable since the previous sample...
     fresh_p95: float | None  # ...and their produce -> searchable p95
@@ -191,6 +193,7 @@ class Summary:
     rss_last_median_mib: float
     rss_trend: Trend | None  # MiB/hour after the first window: the verdict's
     rss_trend_whole_run: Trend | None
+    worker_rss_trend: Trend | None  # the worker process alone, after the first window
     rss_peak_mib: float
     cpu_cores_mean: float | None
     freshness_p50: float | None
@@ -224,6 +227,9 @@ def summarize(points: Sequence[Point], totals: Totals, rate: float) -> Summary:
         rss_last_median_mib=statistics.median(last),
         rss_trend=trend([(t, v) for t, v in rss if t > window]),
         rss_trend_whole_run=trend(rss),
+        worker_rss_trend=trend(
+            [(p.seconds, p.worker_rss_mib) for p in points if p.seconds > window]
+        ),
         rss_peak_mib=totals.peak_rss_mib,
         cpu_cores_mean=busy_cores(points[-1], points[0]),
         freshness_p50=quantile(fresh, 0.5) if fresh else None,
@@ -326,6 +332,7 @@ def report(
         ),
         ("RSS slope after the first window", show_trend(s.rss_trend)),
         ("RSS slope, whole run", show_trend(s.rss_trend_whole_run)),
+        ("RSS slope of the worker process alone", show_trend(s.worker_rss_trend)),
         ("peak RSS (start-up included)", f"{s.rss_peak_mib:,.0f} MiB"),
         ("CPU, mean", f"{fmt(s.cpu_cores_mean, 2)} cores"),
         (
@@ -389,7 +396,8 @@ def soak(
         found: list[float] = []
 
         def sample() -> Point:
-            cpu, rss = tree_usage(run.pipeline.process.pid)
+            pid = run.pipeline.process.pid
+            cpu, rss = tree_usage(pid)
             committed = run.committed()
             point = Point(
                 seconds=load.elapsed(),
@@ -399,6 +407,7 @@ def soak(
                 documents=max(0, es.count(index=alias)["count"] - 1),  # the warm-up's
                 dead_letters=end(dlq),
                 rss_mib=rss / MIB,
+                worker_rss_mib=process_usage(pid)[1] / MIB,
                 cpu_seconds=cpu,
                 found=len(found),
                 fresh_p95=quantile(found, 0.95) if found else None,

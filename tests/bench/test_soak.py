@@ -35,6 +35,7 @@ def point(seconds: float, rss: float, lag: int = 0, cpu: float = 0.0) -> Point:
         documents=0,
         dead_letters=0,
         rss_mib=rss,
+        worker_rss_mib=rss / 2,
         cpu_seconds=cpu,
         found=0,
         fresh_p95=None,
@@ -107,6 +108,8 @@ def test_summary_compares_first_and_last_windows_and_ignores_the_settling_ramp()
     assert summary.rss_trend is not None and summary.rss_trend.per_hour == pytest.approx(0)
     assert summary.rss_trend_whole_run is not None
     assert summary.rss_trend_whole_run.per_hour > 50  # what the ramp would have claimed
+    assert summary.worker_rss_trend is not None
+    assert summary.worker_rss_trend.per_hour == pytest.approx(0)
     assert (summary.lag_max, summary.lag_end_of_load) == (6, 1800 % 7)
     assert summary.produced_rate == pytest.approx(1000 / 1800)
 
