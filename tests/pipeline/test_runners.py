@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import apache_beam as beam
 import pytest
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import FlinkRunnerOptions, PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.sdf_utils import RestrictionTrackerView
+from apache_beam.transforms.core import RestrictionProvider
 
 from pipeline.runners import (
     FLINK_POM,
@@ -83,3 +89,49 @@ def test_a_jar_older_than_the_pom_is_rebuilt(
 
     with pytest.raises(RunnerNotReady, match="mvn"):
         flink_job_server_jar(tmp_path / "flink")
+
+
+class OneBundlePerOffset(beam.DoFn, RestrictionProvider):
+    """A streaming-style source: each call claims one offset and defers the rest (a bundle)."""
+
+    def __init__(self, offsets: int) -> None:
+        self._offsets = offsets
+
+    def initial_restriction(self, element: str) -> OffsetRange:
+        return OffsetRange(0, self._offsets)
+
+    def create_tracker(self, restriction: OffsetRange) -> OffsetRestrictionTracker:
+        return OffsetRestrictionTracker(restriction)
+
+    def restriction_size(self, element: str, restriction: OffsetRange) -> int:
+        return restriction.size()
+
+    def process(
+        self,
+        element: str,
+        tracker: RestrictionTrackerView = beam.DoFn.RestrictionParam(),  # type: ignore[assignment]  # noqa: B008
+    ) -> Iterator[int]:
+        offset = tracker.current_restriction().start
+        if tracker.try_claim(offset):
+            beam.metrics.Metrics.counter("test", "bundles").inc()
+            yield offset
+            tracker.defer_remainder()
+
+
+def test_the_in_process_runner_holds_the_same_metrics_after_20_or_200_bundles(
+    tmp_path: Path,
+) -> None:
+    held = []
+    for bundles in (20, 200):
+        options = PipelineOptions(["--streaming"])
+        pipeline = beam.Pipeline(runner=runner_for(options, tmp_path), options=options)
+        _ = pipeline | beam.Create(["x"]) | beam.ParDo(OneBundlePerOffset(bundles))
+        result = pipeline.run()
+        result.wait_until_finish()
+        counted = result.metrics().query(MetricsFilter().with_name("bundles"))["counters"]
+        assert [c.committed for c in counted] == [bundles]
+        # What the runner kept between bundles: collections (a lazy generator chain, one link
+        # per bundle, has no len), as many entries for 200 bundles as for 20.
+        by_stage = result._monitoring_infos_by_stage  # type: ignore[attr-defined]
+        held.append(sum(len(infos) for infos in by_stage.values()))
+    assert held[0] == held[1]
