@@ -255,6 +255,16 @@ def tree_usage(root: int) -> tuple[float, int]:
     return sum(cpu for cpu, _ in usages), sum(rss for _, rss in usages)
 
 
+def stack_cpu(settings: Settings) -> float | None:
+    """CPU seconds the local stack's Kafka and Elasticsearch have used (None: not started here)."""
+    from newsflow.stack import LocalStack
+
+    pids = [service.running_pid() for service in LocalStack(settings.stack).services]
+    if any(pid is None for pid in pids):
+        return None
+    return sum(tree_usage(pid)[0] for pid in pids if pid is not None)
+
+
 class UsageSampler:
     """Samples a process tree in the background: CPU now, and the peak RSS seen."""
 
@@ -288,6 +298,7 @@ class Result:
     cpu_seconds: float | None = None
     peak_rss_mib: float | None = None
     startup_seconds: float | None = None
+    stack_cpu_seconds: float | None = None  # Kafka + Elasticsearch, during the run
     stage_seconds: dict[str, float] = field(default_factory=dict)
     latency: dict[str, float | None] = field(default_factory=dict)
 
@@ -533,11 +544,13 @@ def end_to_end(
     """Warm the pipeline's workers, then time N from first produce to last commit."""
     with running_pipeline(base, name, warm_up, workers) as run:
         cpu_before = sum(worker.usage.cpu() for worker in run.workers)
+        stack_before = stack_cpu(base)
         started = time.perf_counter()
         send(run.publisher, [to_article(s, i, name) for i, s in enumerate(samples, 1)])
         wait_for(name, run.committed, len(samples) + workers, run.alive)
         seconds = time.perf_counter() - started
         cpu = sum(worker.usage.cpu() for worker in run.workers) - cpu_before
+        stack_after = stack_cpu(base)
         scrapes = [worker.scrape().stage_seconds for worker in run.workers]
     stages = dict.fromkeys(stage for scrape in scrapes for stage in scrape)
     return Result(
@@ -547,6 +560,9 @@ def end_to_end(
         cpu_seconds=cpu,
         peak_rss_mib=sum(worker.usage.peak_rss for worker in run.workers) / 2**20,
         startup_seconds=run.startup_seconds,
+        stack_cpu_seconds=None
+        if stack_before is None or stack_after is None
+        else stack_after - stack_before,
         stage_seconds={s: sum(x.get(s, 0.0) for x in scrapes) / len(scrapes) for s in stages},
     )
 
@@ -728,6 +744,9 @@ def table(results: Sequence[Result], ceiling_rate: float, baseline_rate: float |
             fmt(r.rate / baseline_rate, 2) if baseline_rate else "—",
             fmt(r.cpu_seconds / r.articles * 1000, 0) if r.cpu_seconds is not None else "—",
             fmt(r.cpu_seconds / r.seconds, 2) if r.cpu_seconds is not None else "—",
+            fmt(r.stack_cpu_seconds / r.articles * 1000, 0)
+            if r.stack_cpu_seconds is not None
+            else "—",
             fmt(r.peak_rss_mib, 0),
             fmt(r.startup_seconds),
         ]
@@ -743,6 +762,7 @@ def table(results: Sequence[Result], ceiling_rate: float, baseline_rate: float |
         "÷ baseline",
         "CPU ms/article",
         "cores busy",
+        "Kafka + ES CPU ms/article",
         "peak RSS MiB",
         "start-up s",
     ]

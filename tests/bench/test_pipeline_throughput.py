@@ -132,4 +132,5 @@ def test_a_tiny_end_to_end_run_commits_every_article_and_reports_each_stage(
     assert result.articles == 4
     assert result.startup_seconds is not None and result.cpu_seconds is not None
     assert result.peak_rss_mib and result.peak_rss_mib > 50
+    assert result.stack_cpu_seconds is not None and result.stack_cpu_seconds > 0  # it indexed
     assert {"entities", "index"} <= set(result.stage_seconds)
