@@ -16,6 +16,7 @@ the next submit, so one deadly article costs a restart, not the pipeline.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import pickle
 import signal
@@ -30,6 +31,7 @@ from pipeline.enriched import EnrichedArticle
 if TYPE_CHECKING:
     from pipeline.stage import Stage
 
+_LOG = logging.getLogger("newsflow.pipeline")
 #: "spawn", not fork: the parent runs threads (Kafka clients, the runner), which fork would copy
 #: mid-state; a spawned child imports only what the stage needs.
 _CONTEXT = multiprocessing.get_context("spawn")
@@ -82,7 +84,7 @@ class StageProcess:
         self._outstanding.append(ticket)
         try:
             self._connection.send(batch)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # a broken pipe: it is gone
             self._lose_child(self._death_reason("before taking a batch"))
         return ticket
 
@@ -92,7 +94,7 @@ class StageProcess:
             assert self._connection is not None and self._outstanding, f"unknown ticket {ticket}"
             try:
                 answer = self._connection.recv()
-            except (EOFError, ConnectionResetError):
+            except (EOFError, OSError):  # OSError: it died in the middle of an answer
                 self._lose_child(self._death_reason("while running a batch"))
                 continue
             self._answers[self._outstanding.popleft()] = answer
@@ -120,6 +122,9 @@ class StageProcess:
 
     def _lose_child(self, reason: str) -> None:
         """Every batch the child held fails with ``reason``; the next submit starts a new one."""
+        _LOG.warning(
+            "%s; its %d batch(es) are retried article by article", reason, len(self._outstanding)
+        )
         for ticket in self._outstanding:
             self._answers[ticket] = ("died", reason)
         self._outstanding.clear()

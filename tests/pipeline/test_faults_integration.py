@@ -760,3 +760,36 @@ def test_offsets_and_dead_letters_are_committed_while_the_pipeline_runs(
     wait_until(lambda: committed_offsets(isolated) == ends, 15, "committed", pipeline, 1.0)
     wait_until(lambda: len(dead_letters(isolated)) == 1, 5, "dead-lettered", pipeline, 1.0)
     assert len(produced) == count
+
+
+def ner_process(pipeline: PipelineProcess) -> int | None:
+    """The pid of the pipeline's NER child (a multiprocessing spawn, not its resource tracker)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError):
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            if ppid == pipeline.process.pid and "spawn_main" in command:
+                return int(entry.name)
+    return None
+
+
+def test_the_ner_process_killed_mid_stream_is_replaced_and_nothing_is_lost(
+    isolated: Settings, start_pipeline: Callable[..., PipelineProcess]
+) -> None:
+    produced = ingest(isolated)
+    pipeline = start_pipeline(isolated, "--stop-when-idle", IDLE_SECONDS)
+    wait_until(lambda: indexed_count(isolated) >= ARTICLES // 4, 120, "indexing", pipeline)
+    first = ner_process(pipeline)
+    assert first is not None, "no NER child process (nlp.ner_in_child_process is the default)"
+    os.kill(first, signal.SIGKILL)
+    indexed_at_kill = indexed_count(isolated)
+
+    assert pipeline.wait(180) == 0, pipeline.output()
+
+    assert indexed_at_kill < ARTICLES, "the kill came too late: everything was already indexed"
+    assert_all_indexed_and_committed(isolated, produced)  # the batches it held were redone
+    log = pipeline.log.read_text()
+    assert "the entities process died" in log and "(exit code -9)" in log
+    report("NER process kill -9", produced=len(produced), indexed_at_kill=indexed_at_kill)
