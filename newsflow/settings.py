@@ -279,9 +279,10 @@ class PipelineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     #: Drain and exit 0 after this many hours, for the supervisor (Kubernetes, compose,
-    #: systemd with Restart=always) to start a fresh process. Beam's in-process runner grows in
-    #: native memory with every bundle (docs/PERFORMANCE.md, Soak); a restart loses nothing
-    #: (offsets are committed only after indexing). None: run until stopped.
+    #: systemd with Restart=always) to start a fresh process: a bound on whatever a long run
+    #: might accumulate (the in-process runner's per-bundle growth is fixed, docs/PERFORMANCE.md,
+    #: Soak). A restart loses nothing: offsets are committed only after indexing. None: run
+    #: until stopped.
     restart_after_hours: float | None = Field(None, gt=0)
 
 
