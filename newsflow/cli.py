@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from newsflow.errors import NewsflowError
+from newsflow.logs import configure as configure_logging
 from newsflow.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -604,20 +604,8 @@ def _credentials_refused(exc: Exception) -> str | None:
     )
 
 
-class _QuietBeamImport(logging.Filter):
-    """Beam warns at import that Google Cloud's apitools is missing; we never use GCP."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
-    logging.getLogger("newsflow").setLevel(logging.INFO)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_QuietBeamImport())
+    configure_logging()
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 LogFormat = Literal["text", "json"]
+#: The human format, the default for every command.
+TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 #: Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
@@ -52,3 +54,27 @@ def use_format(log_format: LogFormat, logger: logging.Logger | None = None) -> N
         return
     for handler in (logger or logging.getLogger()).handlers:
         handler.setFormatter(JsonFormatter())
+
+
+class QuietBeamImport(logging.Filter):
+    """Beam warns at import that Google Cloud's apitools is missing; we never use GCP."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
+def configure(log_format: LogFormat = "text") -> None:
+    """The process's logging as every newsflow process has it: warnings, newsflow's own info
+    lines, Beam's import noise filtered, in ``log_format``. Also run by child processes
+    (``pipeline.stage_process``), so their lines look like their parent's."""
+    logging.basicConfig(level=logging.WARNING, format=TEXT_FORMAT)
+    logging.getLogger("newsflow").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(QuietBeamImport())
+    use_format(log_format)
+
+
+def current_format() -> LogFormat:
+    """The format the root logger's handlers write now."""
+    handlers = logging.getLogger().handlers
+    return "json" if any(isinstance(h.formatter, JsonFormatter) for h in handlers) else "text"

@@ -26,9 +26,10 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
-from pipeline.enriched import EnrichedArticle
+from newsflow.logs import LogFormat, configure, current_format
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # not at run time: the child configures its logging before Beam's import
+    from pipeline.enriched import EnrichedArticle
     from pipeline.stage import Stage
 
 _LOG = logging.getLogger("newsflow.pipeline")
@@ -61,7 +62,10 @@ class StageProcess:
         """Start the child and wait until it has loaded the stage (its error, if it could not)."""
         parent, child = _CONTEXT.Pipe()
         process = _CONTEXT.Process(
-            target=_serve, args=(child, self._stage), name=f"newsflow-{self.name}", daemon=True
+            target=_serve,
+            args=(child, pickle.dumps(self._stage), current_format()),
+            name=f"newsflow-{self.name}",
+            daemon=True,
         )
         process.start()
         child.close()
@@ -144,13 +148,19 @@ class StageProcess:
         )
 
 
-def _serve(connection: Connection, stage: Stage) -> None:
-    """The child: load the stage, then answer each batch until told to stop or orphaned."""
+def _serve(connection: Connection, pickled_stage: bytes, log_format: LogFormat) -> None:
+    """The child: load the stage, then answer each batch until told to stop or orphaned.
+
+    The stage comes pickled, so that unpickling it (which imports its modules, Beam among
+    them) happens after the child's logging is set up like the parent's: one log format.
+    """
     # The parent decides when to stop: a Ctrl-C or SIGTERM to the process group must not kill
     # the child in the middle of the parent's drain.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    configure(log_format)
     try:
+        stage: Stage = pickle.loads(pickled_stage)
         stage.load()
     except Exception as exc:
         connection.send(("error", _portable(exc)))

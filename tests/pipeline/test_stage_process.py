@@ -5,6 +5,8 @@ Real child processes (spawned like the pipeline's), no services.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -17,6 +19,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from newsflow.article import Article
+from newsflow.logs import JsonFormatter
 from pipeline.enriched import EnrichedArticle, LanguageGuess
 from pipeline.kafka_source import Origin
 from pipeline.stage import Batch, RunStageAhead
@@ -39,6 +42,7 @@ class Tagger:
         if self.fail_to_load:
             raise RuntimeError("model 'xx' is not installed; pip install it")
         self.pid = os.getpid()
+        logging.getLogger("newsflow.test").info("tagger loaded in %d", self.pid)
 
     def run(self, batch: list[EnrichedArticle]) -> list[EnrichedArticle]:
         if self.pid != os.getpid():
@@ -154,3 +158,21 @@ def test_ahead_every_article_is_tagged_or_dead_lettered_alone() -> None:
     batches[2][1] = enriched(POISON, 7)
     batches[5][0] = enriched(DEADLY, 15)
     assert_ahead_tags_or_dead_letters_each(batches)
+
+
+def test_the_child_logs_like_its_parent_and_without_beams_import_warning(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    json_lines = logging.StreamHandler()
+    json_lines.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(json_lines)
+    try:
+        process = StageProcess(Tagger())  # unpickling it imports Beam in the child
+        process.load()
+        process.close()
+    finally:
+        logging.getLogger().removeHandler(json_lines)
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    loaded = [json.loads(line) for line in lines if "tagger loaded" in line]
+    assert [(entry["logger"], entry["level"]) for entry in loaded] == [("newsflow.test", "INFO")]
+    assert not [line for line in lines if "apitools" in line]
