@@ -37,6 +37,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.pipeline_throughput import process_tree
 from connectors.ingest import ingest_files
 from newsflow.index import (
     client,
@@ -764,14 +765,10 @@ def test_offsets_and_dead_letters_are_committed_while_the_pipeline_runs(
 
 def ner_process(pipeline: PipelineProcess) -> int | None:
     """The pid of the pipeline's NER child (a multiprocessing spawn, not its resource tracker)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError):
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes().decode(errors="replace")
-            if ppid == pipeline.process.pid and "spawn_main" in command:
-                return int(entry.name)
+    for pid in process_tree(pipeline.process.pid)[1:]:
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
     return None
 
 
