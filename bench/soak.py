@@ -17,7 +17,10 @@ Every ``--sample-seconds`` one progress line: RSS and CPU of the pipeline's proc
 produce -> searchable time of the articles found since the last line. At the end the load
 stops, the pipeline drains, and the oracle-lite must hold: produced = indexed + dead-lettered.
 
-    python -m bench.soak [--minutes 30] [--load 0.8] [--max-rate R] [--json PATH]
+    python -m bench.soak [--minutes 30 | --articles N] [--load 0.8] [--max-rate R] [--json PATH]
+
+With ``--articles`` the load ends after that many articles instead of after ``--minutes``: the
+issue's "steady RSS over a 100k-article run" is ``--articles 100000``.
 
 Exits 1 when a verdict fails; a memory verdict the noise cannot decide is INCONCLUSIVE.
 """
@@ -379,8 +382,10 @@ def soak(
     rate: float,
     seconds: float,
     sample_seconds: float,
+    articles: int | None = None,
 ) -> tuple[list[Point], Totals]:
-    """Offer ``rate`` articles/s for ``seconds``, sampling; then drain and count."""
+    """Offer ``rate`` articles/s for ``seconds`` (or until ``articles`` are offered), sampling;
+    then drain and count."""
     from newsflow.index import client
 
     name = f"soak at {rate:.2f}/s"
@@ -391,7 +396,7 @@ def soak(
     ):
         alias = run.settings.elasticsearch.index_alias
         raw, dlq = run.settings.kafka.raw_topic, run.settings.kafka.dlq_topic
-        load = SteadyLoad(run, es, rate, lambda n: soak_article(samples, n, name))
+        load = SteadyLoad(run, es, rate, lambda n: soak_article(samples, n, name), articles)
         points: list[Point] = []
         found: list[float] = []
 
@@ -418,7 +423,7 @@ def soak(
 
         points.append(sample())
         next_sample = sample_seconds
-        while load.elapsed() < seconds:
+        while load.sent < articles if articles is not None else load.elapsed() < seconds:
             require_alive(run)
             load.offer()
             found += load.search()
@@ -485,6 +490,12 @@ def main(argv: list[str] | None = None) -> int:
         "--minutes", type=float, default=DEFAULT_MINUTES, help="length of the load (default 30)"
     )
     parser.add_argument(
+        "--articles",
+        type=int,
+        metavar="N",
+        help="offer N articles, however long that takes, instead of --minutes",
+    )
+    parser.add_argument(
         "--load",
         type=fraction,
         default=DEFAULT_LOAD,
@@ -524,8 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help=f"default {CORPUS}")
     args = parser.parse_args(argv)
-    if args.minutes <= 0 or args.sample_seconds <= 0:
-        parser.error("--minutes and --sample-seconds must be positive")
+    if args.minutes <= 0 or args.sample_seconds <= 0 or (args.articles or 1) <= 0:
+        parser.error("--minutes, --articles and --sample-seconds must be positive")
     if args.max_rate is not None and args.max_rate <= 0:
         parser.error("--max-rate must be positive")
     files = bbc_files(args.corpus)
@@ -545,13 +556,16 @@ def main(argv: list[str] | None = None) -> int:
         max_rate = calibration.rate
         log(f"  maximum {max_rate:.1f} articles/s")
     rate = args.load * max_rate
+    length = f"{args.articles} articles" if args.articles else f"{args.minutes:g} min"
     log(
-        f"soak: {rate:.2f} articles/s ({args.load:g} x {max_rate:.1f}) for {args.minutes:g} min, "
+        f"soak: {rate:.2f} articles/s ({args.load:g} x {max_rate:.1f}) for {length}, "
         f"{languages}, cycling {len(samples)} articles; from the second round on every copy is "
         "a near-duplicate of the first (new URL, same text): dedupe flags it, as it would a "
         "wire copy"
     )
-    points, totals = soak(settings, samples, warm_up, rate, args.minutes * 60, args.sample_seconds)
+    points, totals = soak(
+        settings, samples, warm_up, rate, args.minutes * 60, args.sample_seconds, args.articles
+    )
     summary = summarize(points, totals, rate)
     checks = verdicts(summary, args.max_growth, args.lag_seconds)
     print(report(summary, totals, checks, calibration))
