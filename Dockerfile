@@ -66,10 +66,8 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
         --requirement /wheels/requirements.lock /wheels/newsflow-*.whl \
     && pip check
 
-# newsflow/index.py reads the index template from <packages>/../deploy/elasticsearch, the
-# repository layout; installed, that parent is site-packages. hunspell.sh comes along for the
-# Elasticsearch node's init container.
-COPY deploy/elasticsearch/ /usr/local/lib/python3.11/site-packages/deploy/elasticsearch/
+# hunspell.sh and its list, for the Elasticsearch node's init container (compose, Kubernetes).
+COPY deploy/elasticsearch/ /opt/newsflow/elasticsearch/
 
 # A fixed numeric uid, so Kubernetes' runAsNonRoot can verify it without /etc/passwd lookups.
 RUN groupadd --system --gid 10001 newsflow \

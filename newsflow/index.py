@@ -1,4 +1,4 @@
-"""The news index: its template (``deploy/elasticsearch/news-index.json``), time-based indices,
+"""The news index: its template (``newsflow/news-index.json``), time-based indices,
 setup and migration.
 
 Clients never name a concrete index. Readers use the read alias (``news``). Documents live in
@@ -34,9 +34,8 @@ from elasticsearch.helpers import bulk, scan, streaming_bulk
 from newsflow.errors import NewsflowError
 from newsflow.settings import ElasticsearchSettings
 
-INDEX_DEFINITION = (
-    Path(__file__).resolve().parent.parent / "deploy" / "elasticsearch" / "news-index.json"
-)
+#: Package data, so an installed newsflow finds the template its writer matches.
+INDEX_DEFINITION = Path(__file__).with_name("news-index.json")
 _MIGRATION_CHUNK = 500
 #: A publication date this far after the fetch is the source's mistake; the fetch time is used.
 _FUTURE_TOLERANCE = timedelta(days=1)

@@ -195,7 +195,7 @@ def test_elasticsearch_gets_the_hunspell_dictionaries_before_it_starts() -> None
     assert node["depends_on"][init]["condition"] == "service_completed_successfully"
     copier = SERVICES[init]
     assert copier["image"].split(":")[0] == NEWSFLOW_IMAGE
-    assert copier["entrypoint"][-1].endswith("deploy/elasticsearch/hunspell.sh")
+    assert copier["entrypoint"][-1].endswith("/elasticsearch/hunspell.sh")
     (target,) = copier["command"]
     assert f"{volume}:{target}" in copier["volumes"]
     script_list = REPO / "deploy" / "elasticsearch" / "hunspell-dictionaries.txt"

@@ -3,10 +3,12 @@ properties the image promises — pinned, multi-stage, non-root, health-checked,
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import tomllib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,19 +174,31 @@ def test_the_spacy_model_is_baked_in() -> None:
     assert model in locked(), f"the default spaCy model {model} must be in the image"
 
 
-def test_the_index_mapping_lands_where_the_installed_package_looks() -> None:
-    """newsflow/index.py reads <package parent>/deploy/elasticsearch; installed, that is
-    site-packages, so the image copies the mapping there."""
+def test_the_wheel_carries_the_index_template_the_writer_reads(tmp_path: Path) -> None:
+    """The image installs newsflow from its wheel: the template must be package data, not a
+    file of the repository only."""
     from newsflow import index
 
-    relative = next(
-        value.relative_to(REPO)
-        for value in vars(index).values()
-        if isinstance(value, Path) and value.name == "news-index.json"
+    subprocess.run(
+        ["pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        check=True,
+        capture_output=True,
     )
+    (wheel,) = tmp_path.glob("newsflow-*.whl")
+    member = index.INDEX_DEFINITION.relative_to(REPO).as_posix()
+    with zipfile.ZipFile(wheel) as archive:
+        assert json.loads(archive.read(member)) == json.loads(index.INDEX_DEFINITION.read_text())
+
+
+def test_the_init_containers_run_hunspell_sh_where_the_image_copies_it() -> None:
     copies = [i.arguments.split() for i in FINAL if i.keyword == "COPY"]
-    folder = f"{relative.parent}/"
-    assert [folder, f"/usr/local/lib/python3.11/site-packages/{folder}"] in copies
+    target = next(dst for src, dst in copies if src == "deploy/elasticsearch/")
+    script = f"{target}hunspell.sh"
+    for config in (
+        REPO / "deploy" / "docker-compose.yml",
+        REPO / "deploy" / "kubernetes" / "elasticsearch.yaml",
+    ):
+        assert script in config.read_text(), f"{config.name} must run {script}"
 
 
 def test_the_hunspell_dictionaries_of_the_index_are_installed_pinned() -> None:

@@ -1,6 +1,6 @@
 """Analyst search against the real Elasticsearch node, on eight hand-built documents.
 
-The documents follow the strict mapping (``deploy/elasticsearch/news-index.json``) and are chosen
+The documents follow the strict mapping (``newsflow/news-index.json``) and are chosen
 so that every filter selects a known, different set of ids.
 """
 
