@@ -121,6 +121,8 @@ class RunStageAhead(RunStage):
         self._submitted: deque[_Submitted] = deque()
 
     def start_bundle(self) -> None:
+        """A previous bundle that failed midway left batches behind: the runner retries them."""
+        self._process.abandon(submitted.ticket for submitted in self._submitted)
         self._submitted.clear()
 
     def process(  # type: ignore[override]  # emits windowed values, for finish_bundle's sake

@@ -22,6 +22,7 @@ import pickle
 import signal
 import time
 from collections import deque
+from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,7 @@ class StageProcess:
         self._next_ticket = 0
         self._outstanding: deque[int] = deque()  # sent to the current child, in order
         self._answers: dict[int, tuple[str, Any]] = {}
+        self._abandoned: set[int] = set()  # outstanding, but nobody will collect them
 
     def load(self) -> None:
         """Start the child and wait until it has loaded the stage (its error, if it could not)."""
@@ -101,7 +103,7 @@ class StageProcess:
             except (EOFError, OSError):  # OSError: it died in the middle of an answer
                 self._lose_child(self._death_reason("while running a batch"))
                 continue
-            self._answers[self._outstanding.popleft()] = answer
+            self._keep(self._outstanding.popleft(), answer)
         status, payload = self._answers.pop(ticket)
         if status == "died":
             raise StageProcessDied(payload)
@@ -109,6 +111,17 @@ class StageProcess:
             raise payload
         articles, seconds = payload
         return articles, seconds
+
+    def abandon(self, tickets: Iterable[int]) -> None:
+        """Nobody will collect these (their bundle failed): drop their answers, now or later."""
+        for ticket in tickets:
+            if self._answers.pop(ticket, None) is None and ticket in self._outstanding:
+                self._abandoned.add(ticket)
+
+    @property
+    def held(self) -> int:
+        """Answers received and waiting to be collected."""
+        return len(self._answers)
 
     def run(self, batch: list[EnrichedArticle]) -> list[EnrichedArticle]:
         """Synchronously, for the article-by-article retry of a failed batch."""
@@ -130,9 +143,15 @@ class StageProcess:
             "%s; its %d batch(es) are retried article by article", reason, len(self._outstanding)
         )
         for ticket in self._outstanding:
-            self._answers[ticket] = ("died", reason)
+            self._keep(ticket, ("died", reason))
         self._outstanding.clear()
         self._forget_child()
+
+    def _keep(self, ticket: int, answer: tuple[str, Any]) -> None:
+        if ticket in self._abandoned:
+            self._abandoned.remove(ticket)
+        else:
+            self._answers[ticket] = answer
 
     def _forget_child(self) -> None:
         if self._connection is not None:

@@ -107,6 +107,22 @@ def test_a_dead_child_fails_the_batches_it_held_and_a_new_one_takes_over(
     assert child.run([ok]) == tagged(ok)  # a new child
 
 
+def test_abandoned_answers_are_dropped_whether_they_came_back_or_not(
+    child: StageProcess,
+) -> None:
+    """A bundle that fails midway leaves tickets nobody collects: they must not pile up."""
+    arrived, in_flight = child.submit([enriched("a")]), child.submit([enriched("b")])
+    child.result(child.submit([enriched("c")]))  # the answers before it arrive first
+    assert child.held == 2
+    child.abandon([arrived, in_flight])
+    later, deadly = child.submit([enriched("d")]), child.submit([enriched(DEADLY)])
+    child.abandon([later, deadly])  # still in the child, then lost with it
+    with pytest.raises(StageProcessDied):
+        child.run([enriched("e")])  # queued behind the deadly batch
+    assert child.run([enriched("e")]) == tagged(enriched("e"))
+    assert child.held == 0
+
+
 def test_a_stage_that_cannot_load_says_why_at_load() -> None:
     process = StageProcess(Tagger(fail_to_load=True))
     with pytest.raises(RuntimeError, match="model 'xx' is not installed; pip install it"):
@@ -176,3 +192,25 @@ def test_the_child_logs_like_its_parent_and_without_beams_import_warning(
     loaded = [json.loads(line) for line in lines if "tagger loaded" in line]
     assert [(entry["logger"], entry["level"]) for entry in loaded] == [("newsflow.test", "INFO")]
     assert not [line for line in lines if "apitools" in line]
+
+
+def test_ahead_abandons_what_a_failed_bundle_left_in_the_child() -> None:
+    """The runner retries a failed bundle's batches; their first answers must not pile up."""
+    ahead = RunStageAhead(Tagger())
+    ahead.setup()
+    try:
+        ahead.start_bundle()
+        emitted = [
+            out
+            for n in range(3)
+            for out in ahead.process(Batch((enriched(f"a{n}", n),)), timestamp=0, window=None)
+        ]
+        assert len(emitted) == 2  # the third is still in the child when the bundle fails
+        ahead.start_bundle()  # the runner moves on: no finish_bundle for the failed one
+        retried = Batch((enriched("a2", 2),))
+        assert not list(ahead.process(retried, timestamp=0, window=None))
+        (out,) = ahead.finish_bundle()
+        assert out.value.articles == tuple(tagged(*retried.articles))
+        assert ahead._process.held == 0
+    finally:
+        ahead.teardown()
