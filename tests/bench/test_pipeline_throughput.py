@@ -46,6 +46,10 @@ newsflow_pipeline_end_to_end_latency_seconds_sum 12.0
 # TYPE newsflow_pipeline_dedupe_outcomes counter
 newsflow_pipeline_dedupe_outcomes_total{outcome="new"} 7.0
 newsflow_pipeline_dedupe_outcomes_total{outcome="duplicate"} 3.0
+# TYPE newsflow_pipeline_records_committed counter
+newsflow_pipeline_records_committed_total 10.0
+# TYPE newsflow_pipeline_commits counter
+newsflow_pipeline_commits_total 4.0
 """
 
 
@@ -77,6 +81,7 @@ def test_parse_metrics_gives_mean_cost_per_stage_and_sorted_latency_buckets() ->
     assert [bound for bound, _ in scrape.latency_buckets] == [0.5, 1.0, 2.0, float("inf")]
     assert histogram_quantile(scrape.latency_buckets, 0.5) == pytest.approx(1.0)
     assert scrape.dedupe_outcomes == {"new": 7.0, "duplicate": 3.0}
+    assert (scrape.records_committed, scrape.commits) == (10.0, 4.0)
 
 
 def test_a_steady_rate_offers_the_first_article_at_once_then_one_per_period() -> None:
@@ -134,3 +139,4 @@ def test_a_tiny_end_to_end_run_commits_every_article_and_reports_each_stage(
     assert result.peak_rss_mib and result.peak_rss_mib > 50
     assert result.stack_cpu_seconds is not None and result.stack_cpu_seconds > 0  # it indexed
     assert {"entities", "index"} <= set(result.stage_seconds)
+    assert result.records_per_bundle is not None and 1 <= result.records_per_bundle <= 4
