@@ -128,3 +128,21 @@ def test_the_detector_reads_only_the_first_max_chars(detector: LanguageDetection
     assert detector.detect(text, None).code == "en"
     capped = replace(detector, max_chars=len(SPANISH))
     assert capped.detect(text, None).code == "es"
+
+
+def test_a_paragraph_in_another_language_is_listed_as_mixed(detector: LanguageDetection) -> None:
+    fetched = datetime(2026, 11, 26, tzinfo=UTC)
+
+    def language_of(*paragraphs: str) -> LanguageGuess | None:
+        body = "\n".join(paragraphs)
+        article = Article.create(source="DN", title="Budget", body=body, fetched_at=fetched)
+        (out,) = detector.run([EnrichedArticle(article, Origin("articles.raw", 0, 1))])
+        return out.language
+
+    quoted = language_of(ENGLISH, ENGLISH, SPANISH, ENGLISH)
+    assert quoted is not None and (quoted.code, quoted.mixed) == ("en", ("es",))
+    pure = language_of(ENGLISH, ENGLISH)
+    assert pure is not None and (pure.code, pure.mixed) == ("en", ())
+    # too short to call: a Spanish place name in a line of its own is not a Spanish paragraph
+    named = language_of(ENGLISH, "Ciudad de México", ENGLISH)
+    assert named is not None and named.mixed == ()
