@@ -189,6 +189,10 @@ class NlpSettings(BaseModel):
     #: while the worker reads, translates, de-duplicates and indexes (docs/PERFORMANCE.md).
     #: False keeps it in the worker's process (one process per worker, one core).
     ner_in_child_process: bool = True
+    #: With NER in a child process: the size of each bundle's first and last batch. Small, so
+    #: that process starts tagging early and the bundle ends soon after its last read
+    #: (pipeline/batching.py); the batches between hold ``batch_size``.
+    edge_batch_size: int = Field(8, ge=1)
     #: Languages the language detector chooses between (ISO 639-1).
     languages: list[str] = Field(
         default_factory=lambda: ["en", "es", "pt", "fr", "de", "it", "nl", "pl", "ru", "uk"]
@@ -199,6 +203,15 @@ class NlpSettings(BaseModel):
     #: language shows in the first pages, and the detector's cost grows with length (one
     #: 500,000-character word took it 69 s).
     max_language_chars: int = Field(10_000, ge=200)
+
+    @model_validator(mode="after")
+    def _edges_within_batches(self) -> NlpSettings:
+        if self.edge_batch_size > self.batch_size:
+            raise ValueError(
+                f"edge_batch_size {self.edge_batch_size} is above batch_size {self.batch_size}: "
+                "the first and last batch of a bundle are meant to be the small ones"
+            )
+        return self
 
 
 class TranslationSettings(BaseModel):

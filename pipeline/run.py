@@ -2,8 +2,9 @@
 
 Kafka -> decode -> language -> translation -> dedupe -> entities -> Elasticsearch.
 
-Each bundle's records travel as one ``Batch`` through a linear chain of DoFns (no Flatten, so
-the runner fuses it into one stage and runs it per bundle): every stage passes on what it
+Each bundle's records are cut into batches (``pipeline.batching``), and each travels as a
+``Batch`` through a linear chain of DoFns (no Flatten, so the runner fuses it into one stage and
+runs it per bundle): every stage passes on what it
 enriched and adds what it could not handle as dead letters; ``WriteDeadLetters`` then releases
 the origins of everything indexed or dead-lettered, and ``CommitOffsets``, last in the same
 bundle, commits them. An offset is committed only once its record is in Elasticsearch or in
@@ -26,6 +27,7 @@ from newsflow.index import ElasticsearchUnavailable, client, ensure_index
 from newsflow.kafka_topics import ensure_topics
 from newsflow.settings import Settings
 from pipeline import endpoint
+from pipeline.batching import BatchBundle
 from pipeline.dead_letter import WriteDeadLetters
 from pipeline.decode import DecodeArticles
 from pipeline.dedupe import Deduplication
@@ -53,7 +55,13 @@ def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | N
     enriched = (
         pipeline
         | "ReadKafka" >> ReadFromKafkaPartitions(settings.kafka, stop_when_idle)
-        | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=nlp.batch_size)
+        | "Batch"
+        >> beam.ParDo(
+            BatchBundle(
+                nlp.batch_size,
+                nlp.edge_batch_size if nlp.ner_in_child_process else nlp.batch_size,
+            )
+        )
         | "Decode" >> beam.ParDo(DecodeArticles(settings.kafka.max_message_bytes))
         | "DetectLanguage"
         >> beam.ParDo(
