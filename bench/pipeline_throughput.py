@@ -61,7 +61,7 @@ from bench.quality import (  # noqa: E402
 )
 from newsflow.article import Article  # noqa: E402
 from newsflow.kafka_topics import client_config  # noqa: E402
-from newsflow.settings import Settings, load_settings  # noqa: E402
+from newsflow.settings import NlpSettings, Settings, load_settings  # noqa: E402
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -438,6 +438,7 @@ class Pipeline:
             "NEWSFLOW_KAFKA__CONSUMER_GROUP": settings.kafka.consumer_group,
             "NEWSFLOW_ELASTICSEARCH__INDEX_ALIAS": settings.elasticsearch.index_alias,
             "NEWSFLOW_NLP__NER_IN_CHILD_PROCESS": str(settings.nlp.ner_in_child_process).lower(),
+            "NEWSFLOW_NLP__EDGE_BATCH_SIZE": str(settings.nlp.edge_batch_size),
         }
         command = ["newsflow", "pipeline", "run", "--metrics-port", str(self.port), *beam_args]
         self.log_path = log_path
@@ -802,6 +803,19 @@ def freshness_table(result: Result) -> str:
     return markdown(["run", *keys], [[result.name, *(fmt(result.latency[k], 2) for k in keys)]])
 
 
+#: Same-run comparisons (``--variant``): a label, and what the variant changes in nlp settings.
+VARIANTS: dict[str, tuple[str, Callable[[NlpSettings], dict[str, object]]]] = {
+    "inline-ner": ("NER inline", lambda nlp: {"ner_in_child_process": False}),
+    "full-batches": ("full batches", lambda nlp: {"edge_batch_size": nlp.batch_size}),
+}
+
+
+def variant_settings(settings: Settings, variant: str) -> Settings:
+    nlp = settings.nlp
+    update = VARIANTS[variant][1](nlp)
+    return settings.model_copy(update={"nlp": nlp.model_copy(update=update)})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -819,10 +833,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-mixed", action="store_true", help="no mixed-language run")
     parser.add_argument("--skip-two-workers", action="store_true", help="no 2-worker run")
     parser.add_argument(
-        "--inline-ner-too",
-        action="store_true",
-        help="also run English, 1 worker with NER in the worker's process (nlp.ner_in_child_process"
-        " = false), for the comparison",
+        "--variant",
+        action="append",
+        choices=sorted(VARIANTS),
+        default=[],
+        help="also run English and mixed, 1 worker, with: inline-ner = NER in the worker's "
+        "process (nlp.ner_in_child_process = false); full-batches = no small first and last "
+        "batch per bundle (nlp.edge_batch_size = nlp.batch_size). Repeatable",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help=f"default {CORPUS}")
@@ -852,17 +869,20 @@ def main(argv: list[str] | None = None) -> int:
     log("newsflow end to end, English, 1 worker")
     results.append(end_to_end(settings, "newsflow English, 1 worker", english, warm_up))
     english_rate = results[-1].rate
-    if args.inline_ner_too:
-        log("newsflow end to end, English, 1 worker, NER in the worker's process")
-        inline = settings.model_copy(
-            update={"nlp": settings.nlp.model_copy(update={"ner_in_child_process": False})}
-        )
+    variants = [(VARIANTS[name][0], variant_settings(settings, name)) for name in args.variant]
+    for label, changed in variants:
+        log(f"newsflow end to end, English, 1 worker, {label}")
         results.append(
-            end_to_end(inline, "newsflow English, 1 worker, NER inline", english, warm_up)
+            end_to_end(changed, f"newsflow English, 1 worker, {label}", english, warm_up)
         )
     if mixed:
         log("newsflow end to end, mixed languages, 1 worker")
         results.append(end_to_end(settings, "newsflow mixed, 1 worker", mixed, warm_up))
+        for label, changed in variants:
+            log(f"newsflow end to end, mixed languages, 1 worker, {label}")
+            results.append(
+                end_to_end(changed, f"newsflow mixed, 1 worker, {label}", mixed, warm_up)
+            )
     notes = []
     if not args.skip_two_workers:
         name = f"newsflow English, {SCALE_OUT_WORKERS} workers"

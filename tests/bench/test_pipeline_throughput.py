@@ -17,6 +17,7 @@ from bench.pipeline_throughput import (
     parse_metrics,
     quantile,
     tree_usage,
+    variant_settings,
 )
 from newsflow.settings import Settings
 
@@ -140,3 +141,14 @@ def test_a_tiny_end_to_end_run_commits_every_article_and_reports_each_stage(
     assert result.stack_cpu_seconds is not None and result.stack_cpu_seconds > 0  # it indexed
     assert {"entities", "index"} <= set(result.stage_seconds)
     assert result.records_per_bundle is not None and 1 <= result.records_per_bundle <= 4
+
+
+def test_each_variant_changes_only_its_nlp_setting() -> None:
+    base = Settings()
+    inline = variant_settings(base, "inline-ner")
+    full = variant_settings(base, "full-batches")
+    assert not inline.nlp.ner_in_child_process
+    assert full.nlp.edge_batch_size == full.nlp.batch_size != base.nlp.edge_batch_size
+    for changed in (inline, full):
+        assert changed.model_copy(update={"nlp": base.nlp}) == base
+    assert base.nlp.ner_in_child_process  # the base is untouched
