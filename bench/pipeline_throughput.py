@@ -698,13 +698,18 @@ def baseline(base: Settings, samples: Sequence[Sample], warm_up: Sample) -> Resu
 
 
 def freshness(
-    base: Settings, samples: Sequence[Sample], warm_up: Sample, rate: float, duration: float
+    base: Settings,
+    samples: Sequence[Sample],
+    warm_up: Sample,
+    rate: float,
+    duration: float,
+    label: str = "",
 ) -> Result:
     """Offer ``rate`` articles/s for ``duration`` s; time each until a search finds it."""
     from newsflow.index import client
 
     count = min(len(samples), max(1, round(rate * duration)))
-    name = f"freshness at {rate:.1f}/s"
+    name = f"freshness at {rate:.1f}/s{f', {label}' if label else ''}"
     with (
         running_pipeline(base, name, warm_up) as run,
         contextlib.closing(client(run.settings.elasticsearch)) as es,
@@ -798,9 +803,10 @@ def stage_table(results: Sequence[Result]) -> str:
     return markdown(["stage (ms/article)", *(r.name for r in runs)], rows)
 
 
-def freshness_table(result: Result) -> str:
-    keys = list(result.latency)
-    return markdown(["run", *keys], [[result.name, *(fmt(result.latency[k], 2) for k in keys)]])
+def freshness_table(results: Sequence[Result]) -> str:
+    keys = list(results[0].latency)
+    rows = [[r.name, *(fmt(r.latency[k], 2) for k in keys)] for r in results]
+    return markdown(["run", *keys], rows)
 
 
 #: Same-run comparisons (``--variant``): a label, and what the variant changes in nlp settings.
@@ -830,6 +836,12 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_FRESHNESS_SECONDS,
         help=f"length of the steady-load run (default {DEFAULT_FRESHNESS_SECONDS:g}; 0: skip)",
     )
+    parser.add_argument(
+        "--freshness-load",
+        type=float,
+        default=FRESHNESS_LOAD,
+        help=f"its rate, as a share of the measured English rate (default {FRESHNESS_LOAD:g})",
+    )
     parser.add_argument("--skip-mixed", action="store_true", help="no mixed-language run")
     parser.add_argument("--skip-two-workers", action="store_true", help="no 2-worker run")
     parser.add_argument(
@@ -837,9 +849,9 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         choices=sorted(VARIANTS),
         default=[],
-        help="also run English and mixed, 1 worker, with: inline-ner = NER in the worker's "
-        "process (nlp.ner_in_child_process = false); full-batches = no small first and last "
-        "batch per bundle (nlp.edge_batch_size = nlp.batch_size). Repeatable",
+        help="also run English, mixed and freshness, 1 worker, with: inline-ner = NER in the "
+        "worker's process (nlp.ner_in_child_process = false); full-batches = no small first and "
+        "last batch per bundle (nlp.edge_batch_size = nlp.batch_size). Repeatable",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help=f"default {CORPUS}")
@@ -893,9 +905,12 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  {SCALE_OUT_WORKERS} workers failed: {exc}")
             notes.append(f"{name}: {exc}")
     if args.freshness_seconds > 0:
-        rate = FRESHNESS_LOAD * english_rate
+        rate = args.freshness_load * english_rate
         log(f"freshness: {rate:.1f} articles/s for {args.freshness_seconds:g} s")
         results.append(freshness(settings, spare, warm_up, rate, args.freshness_seconds))
+        for label, changed in variants:
+            log(f"freshness, {label}")
+            results.append(freshness(changed, spare, warm_up, rate, args.freshness_seconds, label))
 
     baseline_rate = next(r.rate for r in results if r.name.startswith("naive"))
     out = [
@@ -911,7 +926,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     out += notes
     out.append(stage_table(results))
-    fresh = next((r for r in results if r.latency), None)
+    fresh = [r for r in results if r.latency]
     if fresh:
         out.append(freshness_table(fresh))
     print("\n\n".join(out))
