@@ -57,6 +57,7 @@ from bench.quality import (  # noqa: E402
     markdown,
     read_fakebr_true,
     read_ntrex,
+    read_spanish_fake_news,
     spread,
 )
 from newsflow.article import Article  # noqa: E402
@@ -119,14 +120,33 @@ def english_sample(files: Sequence[Path], n: int) -> list[Sample]:
 
 
 def mixed_sample(corpus: Path, english: Sequence[Sample], n: int) -> list[Sample]:
-    """Half English, a quarter Spanish (NTREX ref.spa, at most 123 documents), the rest Portuguese
-    (Fake.br true articles), interleaved so every part of the run sees every language."""
+    """Half English, half to translate, interleaved so every part of the run sees every language.
+
+    A quarter Portuguese (Fake.br's true articles, then its fake ones: 300 at most), the rest
+    Spanish (NTREX ref.spa, then the Spanish Fake News Corpus). Up to 492 articles that is
+    NTREX and Fake.br's true articles only, as in every run before larger ones.
+    """
+    fakebr = corpus / FAKEBR_TRUE
+    portuguese_texts = top_up(
+        read_fakebr_true(fakebr), lambda: read_fakebr_true(fakebr.with_name("fake")), n // 4
+    )
+    spanish_needed = n - n // 2 - len(portuguese_texts)
     spanish = [
-        Sample(lines[0], "\n".join(lines[1:]), "es") for lines in read_ntrex_spanish(corpus, n // 4)
+        Sample(lines[0], "\n".join(lines[1:]), "es")
+        for lines in read_ntrex_spanish(corpus, spanish_needed)
     ]
-    portuguese_texts = spread(read_fakebr_true(corpus / FAKEBR_TRUE), n - n // 2 - len(spanish))
+    if len(spanish) < spanish_needed:
+        more = spread(read_spanish_fake_news(corpus), spanish_needed - len(spanish))
+        spanish += [Sample("", text, "es") for text in more]
     portuguese = [Sample("", text, "pt") for text in portuguese_texts]
     return interleave([list(english[: n // 2]), spanish, portuguese])
+
+
+def top_up(first: list[str], more: Callable[[], list[str]], n: int) -> list[str]:
+    """``n`` texts spread over ``first``; from ``more`` only what ``first`` cannot give."""
+    if n <= len(first):
+        return spread(first, n)
+    return first + spread(more(), n - len(first))
 
 
 def read_ntrex_spanish(corpus: Path, limit: int) -> list[list[str]]:

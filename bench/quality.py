@@ -150,16 +150,20 @@ def read_xlsx_column(path: Path, column: str) -> list[str]:
     return [row[key] for row in rows[1:] if row.get(key, "").strip()]
 
 
+def read_spanish_fake_news(corpus: Path) -> list[str]:
+    """The Spanish Fake News Corpus's texts, all three splits."""
+    folder = corpus / "articles" / "spanish-fake-news-corpus"
+    return [
+        text
+        for split in ("train", "development", "test")
+        for text in read_xlsx_column(folder / f"{split}.xlsx", "Text")
+    ]
+
+
 def article_sets(corpus: Path, limit: int) -> dict[str, tuple[str, list[str]]]:
     """Native-news sets for language ID: name -> (language, texts)."""
     articles = corpus / "articles"
-    spanish = [
-        text
-        for split in ("train", "development", "test")
-        for text in read_xlsx_column(
-            articles / "spanish-fake-news-corpus" / f"{split}.xlsx", "Text"
-        )
-    ]
+    spanish = read_spanish_fake_news(corpus)
     return {
         "10kGNAD test.csv": ("de", spread(read_gnad(articles / "10kGNAD" / "test.csv"), limit)),
         "Fake.br true": (

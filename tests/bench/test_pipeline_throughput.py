@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,13 +14,16 @@ from bench.pipeline_throughput import (
     end_to_end,
     histogram_quantile,
     interleave,
+    mixed_sample,
     offered,
     parse_metrics,
     quantile,
+    top_up,
     tree_usage,
     variant_settings,
 )
 from newsflow.settings import Settings
+from tests.conftest import SHARED
 
 METRICS = """\
 # TYPE newsflow_pipeline_stage_seconds_per_article histogram
@@ -152,3 +156,17 @@ def test_each_variant_changes_only_its_nlp_setting() -> None:
     for changed in (inline, full):
         assert changed.model_copy(update={"nlp": base.nlp}) == base
     assert base.nlp.ner_in_child_process  # the base is untouched
+
+
+def test_top_up_spreads_over_the_first_source_and_adds_from_the_second_only_when_short() -> None:
+    first, second = [f"a{i}" for i in range(10)], [f"b{i}" for i in range(10)]
+    assert top_up(first, lambda: pytest.fail("not needed"), 5) == ["a0", "a2", "a4", "a6", "a8"]
+    assert top_up(first, lambda: second, 14) == [*first, "b0", "b2", "b5", "b7"]
+
+
+def test_a_large_mixed_sample_is_still_half_english_and_a_quarter_at_most_portuguese() -> None:
+    english = [Sample(f"t{i}", f"English text {i}", "en") for i in range(1600)]
+    mixed = mixed_sample(SHARED / "corpus", english, 1600)
+    languages = Counter(sample.language for sample in mixed)
+    assert languages == {"en": 800, "es": 500, "pt": 300}  # Fake.br here: 150 true + 150 fake
+    assert [s.language for s in mixed[:3]] == ["en", "es", "pt"]  # interleaved
