@@ -535,7 +535,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help=f"default {CORPUS}")
     args = parser.parse_args(argv)
-    if args.minutes <= 0 or args.sample_seconds <= 0 or (args.articles or 1) <= 0:
+    if (
+        args.minutes <= 0
+        or args.sample_seconds <= 0
+        or (args.articles is not None and args.articles <= 0)
+    ):
         parser.error("--minutes, --articles and --sample-seconds must be positive")
     if args.max_rate is not None and args.max_rate <= 0:
         parser.error("--max-rate must be positive")
