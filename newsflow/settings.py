@@ -214,6 +214,21 @@ class NlpSettings(BaseModel):
         return self
 
 
+class NameSettings(BaseModel):
+    """Partial person names completed from full names seen in other articles (pipeline/names.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    #: Articles that must have cited a full name before partial names join it.
+    min_documents: int = Field(2, ge=1)
+    #: Share of the articles citing any full name a partial name could stand for that must cite
+    #: the winner: "Biden" next to "Joe Biden" (100) and "Hunter Biden" (20) stays "Biden".
+    dominance: float = Field(0.9, gt=0.5, le=1)
+    #: Full names each worker keeps; at start the index supplies the most cited ones.
+    max_names: int = Field(50_000, ge=100)
+
+
 class TranslationSettings(BaseModel):
     """How non-English articles get an English version (for English search and NER)."""
 
@@ -360,6 +375,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     nlp: NlpSettings = Field(default_factory=NlpSettings)
+    names: NameSettings = Field(default_factory=NameSettings)
     translation: TranslationSettings = Field(default_factory=TranslationSettings)
     dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)

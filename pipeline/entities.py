@@ -174,13 +174,25 @@ def resolve_label(votes: Counter[str]) -> str:
     return max(candidates, key=lambda label: (candidates[label], -LABEL_PREFERENCE.index(label)))
 
 
-def _contains(longer: str, shorter: str) -> bool:
-    """Whether ``shorter``'s words end ``longer``'s, or begin them when it has 2+ words."""
+def short_for(longer: str, shorter: str) -> bool:
+    """Whether ``shorter`` is a way to write ``longer`` with fewer of its words.
+
+    A surname alone ("Erdogan") is how news refers back to a person; a single given name is not,
+    so "Joe" never stands for "Joe Biden". Two words or more may also be the first words
+    ("Recep Tayyip") or skip middle ones ("Recep Erdogan", "George Bush" for "George W. Bush").
+    """
     long_words, short_words = longer.casefold().split(), shorter.casefold().split()
     size = len(short_words)
     if size >= len(long_words):
         return False
-    return long_words[-size:] == short_words or (size >= 2 and long_words[:size] == short_words)
+    if long_words[-size:] == short_words:
+        return True
+    return size >= 2 and short_words[0] == long_words[0] and _in_order(short_words, long_words)
+
+
+def _in_order(words: list[str], within: list[str]) -> bool:
+    remaining = iter(within)
+    return all(word in remaining for word in words)
 
 
 def person_roots(names: Iterable[str]) -> dict[str, str]:
@@ -191,7 +203,7 @@ def person_roots(names: Iterable[str]) -> dict[str, str]:
     """
     roots: dict[str, str] = {}
     for name in sorted(set(names), key=lambda n: -len(n.split())):
-        fulls = {roots[longer] for longer in roots if _contains(longer, name)}
+        fulls = {roots[longer] for longer in roots if short_for(longer, name)}
         roots[name] = fulls.pop() if len(fulls) == 1 else name
     return roots
 
@@ -230,7 +242,12 @@ def normalize_entities(spans: Iterable[tuple[str, str, int]]) -> tuple[Entity, .
         )
         for (label, name), found in grouped.items()
     ]
-    return tuple(sorted(entities, key=lambda e: (-e.mentions, e.first_offset, e.label, e.name)))
+    return tuple(sorted(entities, key=citation_order))
+
+
+def citation_order(entity: Entity) -> tuple[int, int, str, str]:
+    """Most cited first, then first mentioned: the order of a document's entities."""
+    return (-entity.mentions, entity.first_offset, entity.label, entity.name)
 
 
 @dataclass

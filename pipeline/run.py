@@ -41,6 +41,7 @@ from pipeline.kafka_source import (
     request_drain,
 )
 from pipeline.language import LanguageDetection
+from pipeline.names import IndexedPeople, NameCompletion
 from pipeline.runners import runner_for
 from pipeline.stage import RunStage, RunStageAhead
 from pipeline.translation import TranslationStage, build_translator
@@ -93,10 +94,15 @@ def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | N
     entities = EntityExtraction(
         nlp.spacy_model, nlp.spacy_components, nlp.batch_size, nlp.max_ner_chars
     )
+    enriched |= "ExtractEntities" >> beam.ParDo(
+        RunStageAhead(entities) if nlp.ner_in_child_process else RunStage(entities)
+    )
+    if settings.names.enabled:
+        enriched |= "CompleteNames" >> beam.ParDo(
+            RunStage(NameCompletion(settings.names, IndexedPeople(settings.elasticsearch)))
+        )
     (
         enriched
-        | "ExtractEntities"
-        >> beam.ParDo(RunStageAhead(entities) if nlp.ner_in_child_process else RunStage(entities))
         | "Index" >> beam.ParDo(IndexDocuments(settings.elasticsearch))
         | "WriteDeadLetters" >> beam.ParDo(WriteDeadLetters(settings.kafka))
         | "CommitOffsets" >> beam.ParDo(CommitOffsets(settings.kafka))

