@@ -16,7 +16,7 @@ from newsflow.index import client
 from newsflow.search import search
 from newsflow.settings import Settings
 from pipeline.run import run
-from tests.conftest import SAMPLES, SEED_ARTICLE, newsflow_cli
+from tests.conftest import SAMPLES, SEED_ARTICLE, SHARED, newsflow_cli
 
 pytestmark = pytest.mark.integration
 
@@ -89,6 +89,29 @@ def test_seed_article_is_searchable_with_its_entities(isolated: Settings) -> Non
     )
     assert {"Vilnius", "Lithuania"} <= set(document["entities"]["GPE"])
     assert "Source: DN" not in document["body"]
+
+
+def test_a_restarted_pipeline_completes_names_from_what_the_index_holds(
+    isolated: Settings,
+) -> None:
+    """The seed writes "Recep Tayyip" and "Erdogan"; earlier, already indexed stories (a Folha
+    story in Portuguese and a BBC one) spelled the full name. The second run is a new worker: it
+    knows the name only from the index."""
+    corpus = SHARED / "corpus" / "articles"
+    earlier = [
+        corpus / "fake-br-corpus" / "full_texts" / "true" / "127.txt",
+        corpus / "bbc-news-2005" / "bbc" / "politics" / "161.txt",
+    ]
+    assert ingest_files(earlier, isolated.kafka).published == 2
+    run(isolated, stop_when_idle=IDLE_SECONDS)
+    assert ingest_files([SEED_ARTICLE], isolated.kafka).published == 1
+    run(isolated, stop_when_idle=IDLE_SECONDS)
+
+    seed = next(d for d in documents(isolated) if d["source"] == "DN")
+    people = seed["entities"]["PERSON"]
+    assert "Recep Tayyip Erdogan" in people
+    assert not {"Recep Tayyip", "Erdogan"} & set(people)
+    assert {"Volodymyr Zelensky", "Sergei Lavrov", "Hakan Fidan"} <= set(people)
 
 
 def test_ingesting_the_same_file_twice_leaves_one_document(isolated: Settings) -> None:
