@@ -2,8 +2,8 @@
 setup and migration.
 
 Clients never name a concrete index. Readers use the read alias (``news``). Documents live in
-one index per period of their publication date, monthly by default (``news-v4-2026.11``), made
-from the versioned index template ``news-v4``; each has its own write alias
+one index per period of their publication date, monthly by default (``news-v5-2026.11``), made
+from the versioned index template ``news-v5``; each has its own write alias
 (``news-write-2026.11``), which is what the pipeline writes through.
 
 Why route by the document's own date and not through one rolling write alias: the document id is

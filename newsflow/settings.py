@@ -123,7 +123,7 @@ class ElasticsearchSettings(BaseModel):
 
     url: str = "http://localhost:9200"
     index_alias: str = "news"
-    #: Documents live in one index per period of their publication date (``news-v4-2026.11``);
+    #: Documents live in one index per period of their publication date (``news-v5-2026.11``);
     #: set it before the first run (an article re-ingested after a change would get a second copy).
     index_period: Literal["month", "year"] = "month"
     request_timeout_seconds: float = Field(30.0, gt=0)
@@ -185,6 +185,9 @@ class NlpSettings(BaseModel):
     batch_size: int = Field(32, ge=1)
     #: Characters of body text sent to NER; bounds the cost of one pathological article.
     max_ner_chars: int = Field(100_000, ge=1_000)
+    #: spaCy packages for source languages ({fr = "fr_core_news_sm"}): their entities of the
+    #: original text are indexed apart, as original_entities. Empty: only the English model runs.
+    source_models: dict[str, str] = Field(default_factory=dict)
     #: Run NER in a child process, one batch ahead of the chain, so it uses a core of its own
     #: while the worker reads, translates, de-duplicates and indexes (docs/PERFORMANCE.md).
     #: False keeps it in the worker's process (one process per worker, one core).

@@ -57,6 +57,7 @@ def to_document(item: EnrichedArticle, indexed_at: datetime) -> dict[str, Any]:
         language_mixed=list(item.language.mixed) if item.language and item.language.mixed else None,
         translation=_provenance(translation) if translation else None,
         entities=facets(item.entities),
+        original_entities=facets(item.original_entities) or None,
         entity_details=[
             {**asdict(entity), "surface_forms": list(entity.surface_forms)}
             for entity in item.entities

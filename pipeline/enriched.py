@@ -74,6 +74,9 @@ class EnrichedArticle:
     translation: Translation | None = None
     entities: tuple[Entity, ...] = ()
     duplication: Duplication | None = None
+    #: Entities a model of the article's own language found in the original text, kept apart
+    #: from ``entities`` (which come from the English text); () when no such model is set.
+    original_entities: tuple[Entity, ...] = ()
 
     @property
     def dedupe_outcome(self) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -93,6 +93,8 @@ _POSSESSIVE = ("'s", "\u2019s")
 _INITIALS = re.compile(r"(?:\b\w\.){2,}$")
 #: Punctuation around a name that is not part of it; a final "." is kept after initials (U.S.).
 _OUTER_PUNCTUATION = "\"'\u2018\u2019\u201c\u201d\u00ab\u00bb()[]{},;:!?-\u2013\u2014"
+#: Source-language models trained on WikiNER say PER where OntoNotes says PERSON.
+_FACET_LABEL_OF = {"PER": "PERSON"}
 #: A name also tagged with one of these is not a person.
 _NOT_PERSON = frozenset({"GPE", "LOC", "ORG"})
 
@@ -211,7 +213,8 @@ def person_roots(names: Iterable[str]) -> dict[str, str]:
 def _mentions(spans: Iterable[tuple[str, str, int]]) -> list[_Mention]:
     """The facet-worthy mentions, in document order."""
     found: list[_Mention] = []
-    for label, text, offset in spans:
+    for model_label, text, offset in spans:
+        label = _FACET_LABEL_OF.get(model_label, model_label)
         surface = _SPACES.sub(" ", text).strip()
         if label not in FACET_LABELS or len(surface) > MAX_ENTITY_CHARS:
             continue
@@ -252,37 +255,77 @@ def citation_order(entity: Entity) -> tuple[int, int, str, str]:
 
 @dataclass
 class EntityExtraction:
-    """Stage: set ``EnrichedArticle.entities`` from the English text; () when there is none."""
+    """Stage: set ``EnrichedArticle.entities`` from the English text; () when there is none.
+
+    With ``source_models`` ({"fr": "fr_core_news_sm"}), articles in those languages also get
+    ``original_entities`` from their original text, for names the translation loses.
+    """
 
     model: str
     components: list[str]
     batch_size: int
     max_chars: int
+    source_models: dict[str, str] = field(default_factory=dict)
     name: str = "entities"
     _nlp: Any = field(default=None, repr=False)
+    _source_nlp: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def load(self) -> None:
-        import spacy
-
-        try:
-            nlp = spacy.load(self.model, enable=self.components)
-        except OSError as exc:
-            raise RuntimeError(
-                f"spaCy model {self.model!r} is not installed; pip install it or set "
-                "NEWSFLOW_NLP__SPACY_MODEL"
-            ) from exc
+        nlp = _load(self.model, "NEWSFLOW_NLP__SPACY_MODEL", enable=self.components)
         missing = set(self.components) - set(nlp.pipe_names)
         if missing:
             raise RuntimeError(f"spaCy model {self.model!r} has no component(s) {sorted(missing)}")
         self._nlp = nlp
+        self._source_nlp = {
+            language: ner_only(_load(model, "NEWSFLOW_NLP__SOURCE_MODELS"))
+            for language, model in self.source_models.items()
+        }
 
     def run(self, batch: list[EnrichedArticle]) -> list[EnrichedArticle]:
-        texts = {id(item): text for item in batch if (text := item.english_text) is not None}
-        docs = self._nlp.pipe(
-            (text[: self.max_chars] for text in texts.values()), batch_size=self.batch_size
+        english = self._entities(self._nlp, {id(i): i.english_text for i in batch})
+        original: dict[int, tuple[Entity, ...]] = {}
+        for language, nlp in self._source_nlp.items():
+            texts = {id(i): i.text for i in batch if i.language and i.language.code == language}
+            original.update(self._entities(nlp, texts))
+        return [
+            replace(
+                item,
+                entities=english.get(id(item), ()),
+                original_entities=original.get(id(item), ()),
+            )
+            for item in batch
+        ]
+
+    def _entities(self, nlp: Any, texts: Mapping[int, str | None]) -> dict[int, tuple[Entity, ...]]:
+        present = {key: text for key, text in texts.items() if text is not None}
+        docs = nlp.pipe(
+            (text[: self.max_chars] for text in present.values()), batch_size=self.batch_size
         )
-        found = {
+        return {
             key: normalize_entities((e.label_, e.text, e.start_char) for e in doc.ents)
-            for key, doc in zip(texts, docs, strict=True)
+            for key, doc in zip(present, docs, strict=True)
         }
-        return [replace(item, entities=found.get(id(item), ())) for item in batch]
+
+
+def _load(model: str, setting: str, **options: Any) -> Any:
+    import spacy
+
+    try:
+        return spacy.load(model, **options)
+    except OSError as exc:
+        raise RuntimeError(
+            f"spaCy model {model!r} is not installed; pip install it or change {setting}"
+        ) from exc
+
+
+def ner_only(nlp: Any) -> Any:
+    """``nlp`` running only its NER and the tok2vec that feeds it (when it has its own, none)."""
+    feeding = [
+        name
+        for name, component in nlp.pipeline
+        if "ner" in getattr(component, "listening_components", ())
+    ]
+    if "ner" not in nlp.pipe_names:
+        raise RuntimeError(f"spaCy model {nlp.meta.get('name')!r} has no ner component")
+    nlp.select_pipes(enable=["ner", *feeding])
+    return nlp

@@ -92,7 +92,7 @@ def build(pipeline: beam.Pipeline, settings: Settings, stop_when_idle: float | N
             )
         )
     entities = EntityExtraction(
-        nlp.spacy_model, nlp.spacy_components, nlp.batch_size, nlp.max_ner_chars
+        nlp.spacy_model, nlp.spacy_components, nlp.batch_size, nlp.max_ner_chars, nlp.source_models
     )
     enriched |= "ExtractEntities" >> beam.ParDo(
         RunStageAhead(entities) if nlp.ner_in_child_process else RunStage(entities)
@@ -117,7 +117,8 @@ def preflight(settings: Settings) -> None:
     """Fail at start-up, with what to install, rather than in a worker mid-stream."""
     try:
         build_translator(settings.translation).load()
-        EntityExtraction(settings.nlp.spacy_model, settings.nlp.spacy_components, 1, 1_000).load()
+        nlp = settings.nlp
+        EntityExtraction(nlp.spacy_model, nlp.spacy_components, 1, 1_000, nlp.source_models).load()
     except RuntimeError as exc:
         raise PipelineNotReady(str(exc)) from None
     es = client(settings.elasticsearch)

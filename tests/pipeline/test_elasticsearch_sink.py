@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,13 +107,27 @@ def test_to_document_drops_none() -> None:
         assert absent not in document
     assert "language_hint" not in document
     assert document["entities"] == {}
+    assert "original_entities" not in document  # no source-language model ran
     assert document["kafka"] == {"topic": "articles.raw", "partition": 2, "offset": 7}
+
+
+def test_entities_of_the_original_text_are_kept_apart() -> None:
+    poutine = Entity("PERSON", "Poutine", ("Poutine",), 1, 40)
+    item = replace(enriched(3, language=LanguageGuess("fr", 0.99)), original_entities=(poutine,))
+    document = to_document(item, INDEXED)
+    assert document["original_entities"] == {"PERSON": ["Poutine"]}
+    assert document["entities"] == {}
 
 
 @pytest.mark.parametrize(
     "item",
-    [full_item(), enriched(0), enriched(1, language=LanguageGuess("es", 0.9))],
-    ids=["full", "minimal", "spanish"],
+    [
+        full_item(),
+        enriched(0),
+        enriched(1, language=LanguageGuess("es", 0.9)),
+        replace(full_item(), original_entities=full_item().entities),
+    ],
+    ids=["full", "minimal", "spanish", "original-entities"],
 )
 def test_to_document_fits_the_strict_index_mapping(item: EnrichedArticle) -> None:
     """The mapping is ``dynamic: strict``; a field it lacks would reject every document."""
@@ -120,7 +135,8 @@ def test_to_document_fits_the_strict_index_mapping(item: EnrichedArticle) -> Non
     document = to_document(item, INDEXED)
     assert set(document) <= set(properties)
     assert set(document["kafka"]) <= set(properties["kafka"]["properties"])
-    assert set(document["entities"]) <= set(properties["entities"]["properties"])
+    for entities in ("entities", "original_entities"):
+        assert set(document.get(entities, {})) <= set(properties[entities]["properties"])
     for language, texts in document.get("original", {}).items():
         assert set(texts) <= set(properties["original"]["properties"][language]["properties"])
 

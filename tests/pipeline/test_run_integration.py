@@ -6,11 +6,13 @@ import json
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from connectors.ingest import ingest_files
+from connectors.rss import parse_feed
 from newsflow.article import Article
 from newsflow.index import client
 from newsflow.search import search
@@ -112,6 +114,28 @@ def test_a_restarted_pipeline_completes_names_from_what_the_index_holds(
     assert "Recep Tayyip Erdogan" in people
     assert not {"Recep Tayyip", "Erdogan"} & set(people)
     assert {"Volodymyr Zelensky", "Sergei Lavrov", "Hakan Fidan"} <= set(people)
+
+
+def test_a_french_model_indexes_the_entities_of_the_original_apart(
+    isolated: Settings, tmp_path: Path
+) -> None:
+    feed = SHARED / "corpus/feeds/arminreiter-FeedReader/FeedReader.Tests/Feeds/Rss20LeMonde.xml"
+    item = parse_feed(feed.read_bytes(), url="https://www.lemonde.fr/rss/une.xml").items[0]
+    article = tmp_path / "le-monde.txt"
+    article.write_text(f"{item.title}\n\n{item.body}\n", encoding="utf-8")
+    isolated.nlp.source_models = {"fr": "fr_core_news_sm"}
+    assert ingest_files([article, SEED_ARTICLE], isolated.kafka).published == 2
+
+    run(isolated, stop_when_idle=IDLE_SECONDS)
+
+    by_language = {d["language"]: d for d in documents(isolated)}
+    french = by_language["fr"]
+    assert french["translation"]["status"] == "translated"
+    assert {"Poutine", "Trump"} <= set(french["original_entities"]["PERSON"])
+    # The English text reads "Poutine put in entredicho, Trump minimises": spaCy's English
+    # model misses Poutine and takes Trump for an organisation. Only the original has both.
+    assert "PERSON" not in french["entities"]
+    assert "original_entities" not in by_language["en"]
 
 
 def test_ingesting_the_same_file_twice_leaves_one_document(isolated: Settings) -> None:
