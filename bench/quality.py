@@ -284,6 +284,9 @@ def preserved(reference: Entities, hypothesis: Entities, same_label: bool = Fals
 class EntityScore:
     entities: int
     preserved: float | None  # None: the reference has no such entities
+    #: Share of the translation's entities the reference also has (by name): its precision
+    #: against the reference's NER, as ``preserved`` is its recall.
+    supported: float | None
     same_label: float | None
     by_label: dict[str, float | None]
     per_document: list[int]  # preserved count per document, for paired comparisons
@@ -294,6 +297,7 @@ def entity_score(references: list[Entities], hypotheses: list[Entities]) -> Enti
     kept = [preserved(r, h) for r, h in zip(references, hypotheses, strict=True)]
     typed = [preserved(r, h, True) for r, h in zip(references, hypotheses, strict=True)]
     total = sum(len(r) for r in references)
+    supported = sum(len(preserved(h, r)) for r, h in zip(references, hypotheses, strict=True))
 
     def share(found: int, of: int) -> float | None:
         return found / of if of else None
@@ -308,6 +312,7 @@ def entity_score(references: list[Entities], hypotheses: list[Entities]) -> Enti
     return EntityScore(
         entities=total,
         preserved=share(sum(len(k) for k in kept), total),
+        supported=share(supported, sum(len(h) for h in hypotheses)),
         same_label=share(sum(len(t) for t in typed), total),
         by_label=by_label,
         per_document=[len(k) for k in kept],
@@ -461,6 +466,7 @@ class TranslationRow:
     chrf: float | None  # None: unsupported
     entities: int
     preserved: float | None
+    supported: float | None
     same_label: float | None
     person: float | None
     gpe: float | None
@@ -506,6 +512,7 @@ def translation_rows(
                     else round(sacrebleu.corpus_chrf(output.texts, [references]).score, 2),
                     entities=score.entities if score else 0,
                     preserved=score.preserved if score else None,
+                    supported=score.supported if score else None,
                     same_label=score.same_label if score else None,
                     person=score.by_label["PERSON"] if score else None,
                     gpe=score.by_label["GPE"] if score else None,
@@ -523,7 +530,11 @@ def translation_rows(
 
 
 #: Fields shown as percentages; None shows as "-" (or "unsupported" for chrF).
-_PERCENT = {"accuracy", "undetermined", "preserved", "same_label", "person", "gpe", "org"}
+_PERCENT = {"accuracy", "undetermined", "preserved", "supported", "same_label"} | {
+    "person",
+    "gpe",
+    "org",
+}
 #: Section title, which rows, and field -> column header.
 _TABLES: list[tuple[str, str, dict[str, str]]] = [
     (
@@ -542,7 +553,8 @@ _TABLES: list[tuple[str, str, dict[str, str]]] = [
         "## Entity preservation: reference PERSON/GPE/ORG also found in the translation",
         "supported",
         {"pair": "pair", "backend": "backend", "entities": "ref entities"}
-        | {"preserved": "preserved", "same_label": "same label", "person": "PERSON"}
+        | {"preserved": "preserved (recall)", "supported": "in reference (precision)"}
+        | {"same_label": "same label", "person": "PERSON"}
         | {"gpe": "GPE", "org": "ORG", "entities_vs_other": "docs W/L/T vs other setting"},
     ),
     (

@@ -94,10 +94,11 @@ def test_entity_score_is_micro_averaged_over_documents() -> None:
         {("PERSON", "lula"), ("GPE", "brazil"), ("GPE", "chile")},
         {("GPE", "peru")},
     ]
-    hypotheses = [{("ORG", "lula"), ("GPE", "brazil")}, set()]
+    hypotheses = [{("ORG", "lula"), ("GPE", "brazil"), ("GPE", "lisbon")}, set()]
     score = entity_score(references, hypotheses)
     assert score.entities == 4
     assert score.preserved == pytest.approx(2 / 4)  # not the mean of 2/3 and 0/1
+    assert score.supported == pytest.approx(2 / 3)  # "lisbon" is not in the reference
     assert score.same_label == pytest.approx(1 / 4)
     assert score.by_label == {"PERSON": 1.0, "GPE": pytest.approx(1 / 3), "ORG": None}
     assert score.per_document == [2, 0]
