@@ -27,35 +27,85 @@ from pipeline.entities import citation_order, person_roots, short_for
 _LOG = logging.getLogger(__name__)
 
 
+def person_of(
+    name: str, known: Mapping[str, int], min_documents: int, dominance: float
+) -> str | None:
+    """The person ``name`` stands for, as their longest known spelling; None if unsure.
+
+    The known names ``name`` could stand for, and ``name`` itself when it is known, are grouped
+    by person (``person_roots``). A person's support is every article citing a spelling of them
+    ("Recep Erdogan" and "Tayyip Erdogan" count for "Recep Tayyip Erdogan"). The person needs
+    ``min_documents`` citations and ``dominance`` of all those of the group.
+    """
+    spellings = [full for full in known if short_for(full, name)]
+    if not spellings:
+        return None
+    if name in known:
+        spellings.append(name)
+    support = {
+        person: sum(n for other, n in known.items() if other == person or short_for(person, other))
+        for person in set(person_roots(spellings).values())
+    }
+    best = max(support, key=lambda person: (support[person], person))
+    if support[best] < min_documents or support[best] < dominance * sum(support.values()):
+        return None
+    return best
+
+
+def spelling(person: str, written: Iterable[str], known: Mapping[str, int]) -> str:
+    """How to name ``person`` in a document that wrote ``written`` for them.
+
+    The most cited known spelling of the person that keeps every word the document used: one
+    article's "Gilbert Andy Roddick" does not replace the twenty that wrote "Andy Roddick", and
+    "Recep Tayyip" with "Erdogan" needs "Recep Tayyip Erdogan", however often "Recep Erdogan"
+    was written. On a tie, a spelling the document used, then the longer.
+    """
+    used = set(written)
+    fits = [
+        full
+        for full in known
+        if (full == person or short_for(person, full))
+        and all(word == full or short_for(full, word) for word in used)
+    ]
+    return max(
+        fits or [person],
+        key=lambda full: (known.get(full, 0), full in used, len(full), full),
+    )
+
+
 def completion(
     name: str, known: Mapping[str, int], min_documents: int, dominance: float
 ) -> str | None:
-    """The full name ``name`` stands for, given how many articles cited each known name.
-
-    Articles citing a shorter form of a full name count for it ("Recep Erdogan" and "Tayyip
-    Erdogan" for "Recep Tayyip Erdogan"). The winner needs ``min_documents`` such articles and
-    ``dominance`` of all those citing any full name ``name`` could stand for; otherwise None.
-    """
-    fulls = set(person_roots(full for full in known if short_for(full, name)).values())
-    support = {
-        full: sum(n for other, n in known.items() if other == full or short_for(full, other))
-        for full in fulls
-    }
-    if not support:
-        return None
-    best = max(support, key=lambda full: (support[full], full))
-    if support[best] >= min_documents and support[best] >= dominance * sum(support.values()):
-        return best
-    return None
+    """The full name ``name`` alone stands for; None when unsure or when it is ``name``."""
+    person = person_of(name, known, min_documents, dominance)
+    answer = None if person is None else spelling(person, [name], known)
+    return None if answer == name else answer
 
 
 def complete_people(
-    entities: tuple[Entity, ...], complete: Callable[[str], str | None]
+    entities: tuple[Entity, ...],
+    known: Callable[[str], Mapping[str, int]],
+    min_documents: int,
+    dominance: float,
 ) -> tuple[Entity, ...]:
-    """Rename each person ``complete`` knows a full name for, merging those that meet."""
+    """Rename the people ``known`` has a full name for, merging those that meet.
+
+    Names of one person in the document get one spelling, which keeps all of their words.
+    """
+    written: dict[str, set[str]] = {}
+    for entity in entities:
+        if entity.label == "PERSON":
+            person = person_of(entity.name, known(entity.name), min_documents, dominance)
+            if person is not None:
+                written.setdefault(person, set()).add(entity.name)
+    renamed = {
+        name: spelling(person, names, known(person))
+        for person, names in written.items()
+        for name in names
+    }
     merged: dict[tuple[str, str], Entity] = {}
     for entity in entities:
-        name = (complete(entity.name) if entity.label == "PERSON" else None) or entity.name
+        name = renamed.get(entity.name, entity.name) if entity.label == "PERSON" else entity.name
         key = (entity.label, name)
         if (seen := merged.get(key)) is None:
             merged[key] = replace(entity, name=name)
@@ -71,17 +121,39 @@ def complete_people(
 
 
 def full_person_names(entities: Iterable[Entity]) -> set[str]:
-    """The names of a document worth learning: people named with two words or more."""
-    return {e.name for e in entities if e.label == "PERSON" and " " in e.name}
+    """The names of a document worth learning: people named with two words or more that look
+    like a name, so "Roger Federer - nice" or "Greg Rusedski 4" never become one."""
+    return {e.name for e in entities if e.label == "PERSON" and looks_like_a_full_name(e.name)}
+
+
+def looks_like_a_full_name(name: str) -> bool:
+    """Two words or more, each capitalized or a lowercase particle ("Luiz Inácio Lula da Silva")."""
+    words = name.split()
+    return len(words) >= 2 and all(
+        (word[:1].isupper() and not any(c.isdigit() for c in word)) or word in NAME_PARTICLES
+        for word in words
+    )
+
+
+#: Lowercase words inside names: "Lula da Silva", "Ursula von der Leyen", "Bashar al-Assad".
+NAME_PARTICLES = frozenset(
+    {"da", "das", "de", "del", "della", "der", "di", "do", "dos", "du", "la", "le"}
+    | {"van", "von", "ter", "ten", "den", "y", "e", "bin", "ibn", "al", "el"}
+)
 
 
 class NameBook:
-    """Full person names -> articles that cited them, bounded, looked up by first and last word."""
+    """Full person names -> articles that cited them, bounded, found by first or last word.
+
+    A one-word name is a surname, so it is looked up by last word only; a longer one may also
+    share the first word ("Recep Tayyip", "Recep Erdogan").
+    """
 
     def __init__(self, max_names: int) -> None:
         self._max_names = max_names
         self._counts: Counter[str] = Counter()
-        self._by_word: dict[str, set[str]] = {}
+        self._by_first: dict[str, set[str]] = {}
+        self._by_last: dict[str, set[str]] = {}
 
     def __len__(self) -> int:
         return len(self._counts)
@@ -89,32 +161,37 @@ class NameBook:
     def add(self, counts: Mapping[str, int]) -> None:
         for name, count in counts.items():
             if name not in self._counts:
-                for word in _edge_words(name):
-                    self._by_word.setdefault(word, set()).add(name)
+                first, last = _edge_words(name)
+                self._by_first.setdefault(first, set()).add(name)
+                self._by_last.setdefault(last, set()).add(name)
             self._counts[name] += count
         if len(self._counts) > self._max_names:
             self._forget_least_cited()
 
     def known(self, name: str) -> dict[str, int]:
-        """The known names sharing ``name``'s first or last word, with their counts."""
-        near = set().union(*(self._by_word.get(word, ()) for word in _edge_words(name)))
+        """The known names ``name`` may be short for (and more), with their counts."""
+        first, last = _edge_words(name)
+        near = set(self._by_last.get(last, ()))
+        if " " in name.strip():
+            near |= self._by_first.get(first, set())
         return {full: self._counts[full] for full in near}
 
     def _forget_least_cited(self) -> None:
         """Keep nine tenths of the limit, most cited first, so pruning is rare."""
         kept = dict(self._counts.most_common(self._max_names * 9 // 10))
         for name in set(self._counts) - set(kept):
-            for word in _edge_words(name):
-                if (names := self._by_word.get(word)) is not None:
-                    names.discard(name)
-                    if not names:
-                        del self._by_word[word]
+            first, last = _edge_words(name)
+            for index, word in ((self._by_first, first), (self._by_last, last)):
+                names = index[word]
+                names.discard(name)
+                if not names:
+                    del index[word]
         self._counts = Counter(kept)
 
 
-def _edge_words(name: str) -> set[str]:
+def _edge_words(name: str) -> tuple[str, str]:
     words = name.casefold().split()
-    return {words[0], words[-1]}
+    return words[0], words[-1]
 
 
 @dataclass
@@ -137,16 +214,18 @@ class NameCompletion:
         self._book.add(self.indexed_names(self.settings.max_names))
 
     def run(self, batch: list[EnrichedArticle]) -> list[EnrichedArticle]:
+        settings = self.settings
         completed = [
-            replace(item, entities=complete_people(item.entities, self._complete)) for item in batch
+            replace(
+                item,
+                entities=complete_people(
+                    item.entities, self._book.known, settings.min_documents, settings.dominance
+                ),
+            )
+            for item in batch
         ]
         self._book.add(Counter(n for item in completed for n in full_person_names(item.entities)))
         return completed
-
-    def _complete(self, name: str) -> str | None:
-        return completion(
-            name, self._book.known(name), self.settings.min_documents, self.settings.dominance
-        )
 
 
 class IndexedPeople:

@@ -17,6 +17,7 @@ from pipeline.names import (
     complete_people,
     completion,
     full_person_names,
+    looks_like_a_full_name,
 )
 from pipeline.translation import TranslationStage
 from tests.conftest import SEED_ARTICLE, SHARED
@@ -60,6 +61,14 @@ def test_short_for(longer: str, shorter: str, expected: bool) -> None:
         ("Erdogan", {}, None),
         ("Fidan", {ERDOGAN: 9}, None),
         ("Joe", {"Joe Biden": 100}, None),
+        # the most cited spelling, not the longest: one NER slip does not rename a person
+        ("Roddick", {"Andy Roddick": 20, "Gilbert Andy Roddick": 1}, "Andy Roddick"),
+        # a full name as written stays when it is the most cited spelling of its person
+        ("Alan Milburn", {"Alan Milburn": 27, "Alan Milburn Labour": 1}, None),
+        ("Alan Milburn", {"Alan Milburn": 1, "Alan Milburn Labour": 5}, "Alan Milburn Labour"),
+        ("William Hill", {"William Hill": 2, "Bookmaker William Hill": 2}, None),  # a tie
+        # "Recep Erdogan" (BBC) is evidence for the full name "Recep Tayyip" stands for
+        ("Recep Tayyip", {ERDOGAN: 1, "Recep Erdogan": 1}, ERDOGAN),
     ],
 )
 def test_completion(name: str, known: dict[str, int], expected: str | None) -> None:
@@ -77,12 +86,10 @@ def test_complete_people_merges_the_parts_that_meet_in_one_full_name() -> None:
         person("Erdogan", 500),
         person("Turkey", 380, label="GPE"),
     )
-    known = {ERDOGAN, "Hakan Fidan"}
+    # "Recep Erdogan" is the most cited spelling, but it drops the "Tayyip" the document wrote
+    book = {ERDOGAN: 2, "Recep Erdogan": 5, "Hakan Fidan": 4}
 
-    def complete(name: str) -> str | None:
-        return next((full for full in known if short_for(full, name)), None)
-
-    completed = complete_people(entities, complete)
+    completed = complete_people(entities, lambda _name: book, min_documents=3, dominance=0.9)
 
     assert completed == (
         Entity("PERSON", ERDOGAN, ("Recep Tayyip", "Erdogan"), 2, 400),
@@ -91,14 +98,36 @@ def test_complete_people_merges_the_parts_that_meet_in_one_full_name() -> None:
     )
 
 
+def test_a_lone_surname_gets_the_most_cited_spelling() -> None:
+    book = {ERDOGAN: 2, "Recep Erdogan": 5}
+    [completed] = complete_people((person("Erdogan", 7),), lambda _name: book, 3, 0.9)
+    assert (completed.name, completed.surface_forms) == ("Recep Erdogan", ("Erdogan",))
+
+
 def test_complete_people_leaves_other_labels_alone() -> None:
     place = person("Erdogan", 10, label="GPE")
-    assert complete_people((place,), lambda _name: ERDOGAN) == (place,)
+    assert complete_people((place,), lambda _name: {ERDOGAN: 9}, 3, 0.9) == (place,)
 
 
 def test_full_person_names_are_the_multi_word_people() -> None:
     entities = (person("Erdogan", 0), person(ERDOGAN, 5), person("New York", 9, label="GPE"))
     assert full_person_names(entities) == {ERDOGAN}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (ERDOGAN, True),
+        ("Luiz Inácio Lula da Silva", True),
+        ("Ursula von der Leyen", True),
+        ("Roger Federer - nice", False),
+        ("Greg Rusedski 4", False),
+        ("Erdogan", False),
+        ("the Erdogan", False),
+    ],
+)
+def test_looks_like_a_full_name(name: str, expected: bool) -> None:
+    assert looks_like_a_full_name(name) is expected
 
 
 def test_name_book_finds_names_by_their_first_or_last_word() -> None:
@@ -109,6 +138,7 @@ def test_name_book_finds_names_by_their_first_or_last_word() -> None:
     assert book.known("recep tayyip") == {ERDOGAN: 4}
     assert book.known("Hunter Biden") == {"Joe Biden": 2}
     assert book.known("Lavrov") == {}
+    assert book.known("Joe") == {}  # one word is a surname: looked up by last word only
 
 
 def test_name_book_stays_within_its_limit_keeping_the_most_cited() -> None:
@@ -146,7 +176,7 @@ def ner() -> EntityExtraction:
 def test_the_seed_article_gets_erdogans_full_name_from_other_articles(
     ner: EntityExtraction,
 ) -> None:
-    """The seed never writes "Recep Tayyip Erdogan"; a Folha story and a BBC story do."""
+    """The seed never writes "Recep Tayyip Erdogan"; a Folha story and two BBC stories do."""
     translation = TranslationStage(TranslationSettings(backend="apertium"))
     translation.load()
     earlier = ner.run(
@@ -154,8 +184,9 @@ def test_the_seed_article_gets_erdogans_full_name_from_other_articles(
             [
                 # "presidente turco Recep Tayyip Erdogan", translated from Portuguese
                 corpus_article("articles/fake-br-corpus/full_texts/true/127.txt", "pt", 1),
-                # "Turkish premier Recep Erdogan"
+                # "Turkish premier Recep Erdogan", in two BBC stories
                 corpus_article("articles/bbc-news-2005/bbc/politics/161.txt", "en", 2),
+                corpus_article("articles/bbc-news-2005/bbc/politics/064.txt", "en", 4),
             ]
         )
     )

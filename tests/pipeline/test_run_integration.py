@@ -97,14 +97,15 @@ def test_a_restarted_pipeline_completes_names_from_what_the_index_holds(
     isolated: Settings,
 ) -> None:
     """The seed writes "Recep Tayyip" and "Erdogan"; earlier, already indexed stories (a Folha
-    story in Portuguese and a BBC one) spelled the full name. The second run is a new worker: it
+    story in Portuguese and two BBC ones) spelled the full name. The second run is a new worker: it
     knows the name only from the index."""
     corpus = SHARED / "corpus" / "articles"
     earlier = [
         corpus / "fake-br-corpus" / "full_texts" / "true" / "127.txt",
         corpus / "bbc-news-2005" / "bbc" / "politics" / "161.txt",
+        corpus / "bbc-news-2005" / "bbc" / "politics" / "064.txt",
     ]
-    assert ingest_files(earlier, isolated.kafka).published == 2
+    assert ingest_files(earlier, isolated.kafka).published == 3
     run(isolated, stop_when_idle=IDLE_SECONDS)
     assert ingest_files([SEED_ARTICLE], isolated.kafka).published == 1
     run(isolated, stop_when_idle=IDLE_SECONDS)
