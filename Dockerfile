@@ -37,7 +37,7 @@ LABEL org.opencontainers.image.title="newsflow" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 
-# Apertium (offline translation) and its language pairs, and the Hunspell dictionaries of the
+# Apertium (offline translation) and its language pairs, tcmalloc for its programs, and the Hunspell dictionaries of the
 # index's language analyzers (deploy/elasticsearch/hunspell-dictionaries.txt; an init container
 # of this image hands them to the Elasticsearch node), at the versions bookworm ships.
 RUN apt-get update \
@@ -46,6 +46,7 @@ RUN apt-get update \
        apertium-eng-spa=0.8.1-2 \
        apertium-es-pt=1.1.6-1 \
        apertium-fr-es=0.9.4-1 \
+       libtcmalloc-minimal4=2.10-1 \
        hunspell-en-us=1:2020.12.07-2 \
        hunspell-es=1:7.5.0-1 \
        hunspell-pt-pt=1:7.5.0-1 \

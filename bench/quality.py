@@ -420,15 +420,23 @@ class Output:
 
 
 def translate_documents(
-    translator: Any, path: tuple[str, ...], documents: list[list[str]]
+    translator: Any, path: tuple[str, ...], documents: list[list[str]], per_request: int
 ) -> list[str]:
-    """Each document translated segment by segment (segments are sentences), then joined."""
-    return [" ".join(translator.translate(lines, path)) for lines in documents]
+    """Documents translated segment by segment (segments are sentences), then joined; as the
+    translation stage does, ``per_request`` documents share one engine call."""
+    english: list[str] = []
+    for start in range(0, len(documents), per_request):
+        group = documents[start : start + per_request]
+        translated = translator.translate([line for lines in group for line in lines], path)
+        for lines in group:
+            english.append(" ".join(translated[: len(lines)]))
+            del translated[: len(lines)]
+    return english
 
 
 def translations(ntrex: dict[str, list[list[str]]]) -> dict[tuple[str, str], Output]:
     """(pair, backend) -> the English documents and what producing them cost."""
-    from newsflow.settings import TranslationSettings
+    from newsflow.settings import NlpSettings, TranslationSettings
     from pipeline.translation import build_translator
 
     result = {
@@ -448,7 +456,8 @@ def translations(ntrex: dict[str, list[list[str]]]) -> dict[tuple[str, str], Out
                     continue
                 log(f"translating {pair} with {backend}")
                 translator.translate(ntrex[stem][0][:1], path)  # start the engines untimed
-                work = partial(translate_documents, translator, path, ntrex[stem])
+                per_request = NlpSettings().batch_size  # a pipeline batch is one request
+                work = partial(translate_documents, translator, path, ntrex[stem], per_request)
                 texts, timing = timed(work)
                 result[pair, backend] = Output("→".join(path), texts, timing)
         finally:

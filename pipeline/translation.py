@@ -139,30 +139,38 @@ def content_key(language: str, title: str, body: str, engine: str, version: str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def translate_document(
+def translate_documents(
     translator: Translator,
     path: tuple[str, ...],
-    title: str,
-    body: str,
+    documents: list[tuple[str, str]],
     max_chars: int,
-) -> tuple[str, str]:
-    """Translate a title and body in one engine call, paragraph by paragraph."""
-    paragraphs, trailer = split_content(body)
-    pieces: list[str] = [title] if title else []
-    layout: list[int] = []  # how many pieces each paragraph was cut into
-    for paragraph in paragraphs:
-        parts = chunk(paragraph, max_chars)
-        layout.append(len(parts))
-        pieces.extend(parts)
+) -> list[tuple[str, str]]:
+    """Translate the titles and bodies of documents in one engine call, paragraph by paragraph.
+
+    One call for many articles: a request's fixed cost (Apertium flushes a dozen processes,
+    HTTP engines pay a round trip and a rate-limit slot) is paid once per batch.
+    """
+    pieces: list[str] = []
+    layouts: list[tuple[bool, list[int], list[str]]] = []
+    for title, body in documents:
+        paragraphs, trailer = split_content(body)
+        parts = [chunk(paragraph, max_chars) for paragraph in paragraphs]
+        pieces += ([title] if title else []) + [part for split in parts for part in split]
+        layouts.append((bool(title), [len(split) for split in parts], trailer))
     translated = translator.translate(pieces, path)
     if len(translated) != len(pieces):
         raise TranslationError(f"engine returned {len(translated)} texts for {len(pieces)}")
-    english_title = translated.pop(0) if title else ""
-    english_paragraphs = []
-    for count in layout:
-        english_paragraphs.append(" ".join(translated[:count]))
-        del translated[:count]
-    return english_title, "\n\n".join(english_paragraphs + trailer)
+    english: list[tuple[str, str]] = []
+    position = 0
+    for has_title, counts, trailer in layouts:
+        title = translated[position] if has_title else ""
+        position += has_title
+        paragraphs = []
+        for count in counts:
+            paragraphs.append(" ".join(translated[position : position + count]))
+            position += count
+        english.append((title, "\n\n".join(paragraphs + trailer)))
+    return english
 
 
 class _LruCache:
@@ -205,17 +213,47 @@ class TranslationStage:
         self._memory = self.memory_factory() if self.memory_factory else None
 
     def run(self, batch: list[EnrichedArticle]) -> list[EnrichedArticle]:
+        """Each article's translation; those that need the engine share one call per path."""
         remembered = self._memory([item.article.id for item in batch]) if self._memory else {}
+        decided: dict[int, Translation] = {}
+        waiting: dict[tuple[str, ...], list[tuple[int, EnrichedArticle, str]]] = {}
+        copies: dict[int, int] = {}  # the same text twice in a batch is translated once
+        first_with: dict[str, int] = {}
+        for index, item in enumerate(batch):
+            outcome = self._without_engine(item, remembered.get(item.article.id))
+            if isinstance(outcome, Translation):
+                decided[index] = outcome
+                continue
+            path, key = outcome
+            if key in first_with:
+                copies[index] = first_with[key]
+            else:
+                first_with[key] = index
+                waiting.setdefault(path, []).append((index, item, key))
+        for path, group in waiting.items():
+            decided.update(self._translate(path, group))
+        for index, original in copies.items():
+            decided[index] = replace(decided[original], cached=True)
         results = []
-        for item in batch:
-            translation = self.translate(item, remembered.get(item.article.id))
-            Metrics.counter(self.name, translation.status).inc()  # a no-op outside Beam
-            results.append(replace(item, translation=translation))
+        for index, item in enumerate(batch):
+            Metrics.counter(self.name, decided[index].status).inc()  # a no-op outside Beam
+            results.append(replace(item, translation=decided[index]))
         return results
 
     def translate(
         self, item: EnrichedArticle, remembered: Translation | None = None
     ) -> Translation:
+        """One article's translation (``run`` does the same for a batch)."""
+        outcome = self._without_engine(item, remembered)
+        if isinstance(outcome, Translation):
+            return outcome
+        path, key = outcome
+        return self._translate(path, [(0, item, key)])[0]
+
+    def _without_engine(
+        self, item: EnrichedArticle, remembered: Translation | None
+    ) -> Translation | tuple[tuple[str, ...], str]:
+        """The translation when no engine call is needed, else the path and content key."""
         assert self._translator is not None, "load() first"
         translator = self._translator
         language = item.language.code if item.language else UNDETERMINED
@@ -234,31 +272,51 @@ class TranslationStage:
             self._cache.put(key, remembered)
         if (cached := self._cache.get(key)) is not None:
             return replace(cached, cached=True)
+        return path, key
+
+    def _translate(
+        self, path: tuple[str, ...], group: list[tuple[int, EnrichedArticle, str]]
+    ) -> dict[int, Translation]:
+        """One engine call for the group; when it fails, one per article, so a bad article
+        fails alone. Each article's ``seconds`` is its share of the call, by length."""
+        assert self._translator is not None, "load() first"
+        translator = self._translator
+        documents = [(item.article.title, item.article.body) for _, item, _ in group]
         started = time.perf_counter()
         try:
-            title, body = translate_document(
-                translator, path, article.title, article.body, self.settings.max_chunk_chars
+            english = translate_documents(
+                translator, path, documents, self.settings.max_chunk_chars
             )
         except TranslationError as exc:
+            if len(group) > 1:
+                return {k: v for one in group for k, v in self._translate(path, [one]).items()}
             if self.settings.strict:
                 raise
-            return Translation(
-                status="failed",
+            return {
+                group[0][0]: Translation(
+                    status="failed",
+                    engine=translator.name,
+                    path=path,
+                    engine_version=translator.version(),
+                    error=str(exc),
+                    seconds=round(time.perf_counter() - started, 4),
+                )
+            }
+        seconds = time.perf_counter() - started
+        total = sum(len(title) + len(body) for title, body in documents) or 1
+        results = {}
+        for (index, _, key), (title, body), original in zip(group, english, documents, strict=True):
+            share = (len(original[0]) + len(original[1])) / total
+            result = Translation(
+                status="translated",
                 engine=translator.name,
+                title=title,
+                body=body,
                 path=path,
                 engine_version=translator.version(),
-                error=str(exc),
-                seconds=round(time.perf_counter() - started, 4),
+                seconds=round(seconds * share, 4),
+                content_key=key,
             )
-        result = Translation(
-            status="translated",
-            engine=translator.name,
-            title=title,
-            body=body,
-            path=path,
-            engine_version=translator.version(),
-            seconds=round(time.perf_counter() - started, 4),
-            content_key=key,
-        )
-        self._cache.put(key, result)
-        return result
+            self._cache.put(key, result)
+            results[index] = result
+        return results

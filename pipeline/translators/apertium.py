@@ -12,8 +12,10 @@ inert placeholder word the engine passes through untouched, and restored afterwa
 
 from __future__ import annotations
 
+import ctypes.util
 import io
 import itertools
+import os
 import re
 import shutil
 import subprocess
@@ -133,6 +135,28 @@ def find_names(text: str, word_class: Callable[[str], str]) -> list[tuple[int, i
     return spans
 
 
+def capitalized_runs(texts: list[str]) -> list[str]:
+    """The distinct runs of capitalized words ("Pedro Sánchez", "Unión Europea", "Según").
+
+    They are all ``find_names`` asks the analyser about: analysing them instead of the whole
+    text costs a fraction, and keeping a run together keeps multiword units ("Nueva York")
+    whole.
+    """
+    runs: dict[str, None] = {}
+    for text in texts:
+        run: list[re.Match[str]] = []
+        for word in [*_WORD.finditer(text), None]:
+            if word is not None and _is_capitalized(word.group()):
+                if run and not _adjacent(text, [run[-1], word]):
+                    runs[text[run[0].start() : run[-1].end()]] = None
+                    run = []
+                run.append(word)
+            elif run:
+                runs[text[run[0].start() : run[-1].end()]] = None
+                run = []
+    return list(runs)
+
+
 def _sentence_initial(text: str, start: int) -> bool:
     before = text[:start].rstrip()
     return not before or before[-1] in '.!?:;«»"“”(\n'
@@ -211,6 +235,20 @@ def word_classes(analysis: str) -> dict[str, str]:
     return result
 
 
+def engine_environment() -> dict[str, str]:
+    """The environment of the Apertium programs: tcmalloc preloaded when it is installed.
+
+    The programs allocate per word; with glibc's malloc a third of the bilingual lookup's time
+    goes to malloc/free. tcmalloc (Debian's libtcmalloc-minimal4) cuts their CPU by 15-20% with
+    byte-identical output (docs/QUALITY.md). Without it they run as before.
+    """
+    env = dict(os.environ)
+    allocator = ctypes.util.find_library("tcmalloc_minimal")
+    if allocator:
+        env["LD_PRELOAD"] = " ".join(filter(None, (env.get("LD_PRELOAD"), allocator)))
+    return env
+
+
 class _ModePipeline:
     """One running Apertium pipeline (a mode, or its first stages), NUL-terminated texts."""
 
@@ -225,6 +263,7 @@ class _ModePipeline:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            env=engine_environment(),
         )
         self._lock = threading.Lock()
 
@@ -305,7 +344,8 @@ class ApertiumTranslator:
         if not texts:
             return []
         if self._protect_names:
-            analysis = self._pipeline(path[:2], stages=1).translate(escape_stream("\n".join(texts)))
+            runs = "\n".join(capitalized_runs(texts))
+            analysis = self._pipeline(path[:2], stages=1).translate(escape_stream(runs))
             classify = partial(_class_of, word_classes(analysis))
             protected = [protect(text, classify) for text in texts]
         else:

@@ -17,7 +17,7 @@ from pipeline.translation import (
     TranslationStage,
     chunk,
     split_content,
-    translate_document,
+    translate_documents,
 )
 
 
@@ -78,12 +78,47 @@ def test_chunk_splits_at_sentence_ends_within_the_limit() -> None:
     assert chunk("sin puntuación " * 10, 40)[0] == ("sin puntuación " * 10)[:40]
 
 
-def test_translate_document_maps_pieces_back_to_title_and_paragraphs() -> None:
-    title, body = translate_document(
-        ShoutingTranslator(), ("es", "en"), "Hola", "Uno. Dos.\n\nTres.\nSource: DN", 5
-    )
-    assert title == "HOLA"
-    assert body == "UNO. DOS.\n\nTRES.\n\nSource: DN"
+def test_translate_documents_maps_pieces_back_to_titles_and_paragraphs() -> None:
+    engine = ShoutingTranslator()
+    documents = [("Hola", "Uno. Dos.\n\nTres.\nSource: DN"), ("", "Cuatro.")]
+    english = translate_documents(engine, ("es", "en"), documents, 7)
+    assert english == [("HOLA", "UNO. DOS.\n\nTRES.\n\nSource: DN"), ("", "CUATRO.")]
+    assert engine.calls == [["Hola", "Uno.", "Dos.", "Tres.", "Cuatro."]]  # one call
+
+
+def test_a_batch_shares_one_engine_call_per_path() -> None:
+    engine = ShoutingTranslator()
+    batch = [item("es", "Uno"), item("pt", "Dois"), item("en", "Three"), item("es", "Cuatro")]
+    out = stage(engine).run(batch)
+    assert [o.english_title for o in out] == ["UNO", "DOIS", "Three", "CUATRO"]
+    assert sorted(engine.calls) == [["Dois", "Cuerpo."], ["Uno", "Cuerpo.", "Cuatro", "Cuerpo."]]
+    seconds = [o.translation.seconds for o in out if o.translation is not None]
+    assert all(s >= 0 for s in seconds)
+
+
+def test_the_same_text_twice_in_a_batch_is_translated_once() -> None:
+    engine = ShoutingTranslator()
+    first, second = stage(engine).run([item("es", "Uno"), item("es", "Uno")])
+    assert engine.calls == [["Uno", "Cuerpo."]]
+    assert first.translation is not None and second.translation is not None
+    assert second.translation.cached and second.english_title == first.english_title == "UNO"
+
+
+@dataclass
+class PickyTranslator(ShoutingTranslator):
+    """Fails any request that holds the word "Roto"."""
+
+    def translate(self, texts: list[str], path: tuple[str, ...]) -> list[str]:
+        self.fail = any("Roto" in text for text in texts)
+        return super().translate(texts, path)
+
+
+def test_a_failing_article_fails_alone_and_the_rest_of_its_batch_is_translated() -> None:
+    engine = PickyTranslator()
+    good, bad, other = stage(engine).run([item("es", "Uno"), item("es", "Roto"), item("es", "Dos")])
+    assert bad.translation is not None and bad.translation.status == "failed"
+    assert (good.english_title, other.english_title) == ("UNO", "DOS")
+    assert len(engine.calls) == 4  # the batch, then each article alone
 
 
 @pytest.mark.parametrize(

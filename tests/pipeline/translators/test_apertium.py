@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes.util
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from newsflow.settings import TranslationSettings
@@ -10,6 +14,8 @@ from pipeline.translators.apertium import (
     OTHER,
     PERSON_WORD,
     ApertiumTranslator,
+    capitalized_runs,
+    engine_environment,
     escape_stream,
     find_names,
     mode_languages,
@@ -171,3 +177,42 @@ def test_a_request_larger_than_the_pipe_buffers_does_not_deadlock(
     texts = [paragraph] * 200  # ~270 kB in one request, several times a pipe's 64 kB
     out = apertium.translate(texts, ("pt", "es", "en")[1:])
     assert len(out) == 200 and all("government" in t.lower() for t in out)
+
+
+def test_capitalized_runs_are_what_the_name_finder_asks_about() -> None:
+    texts = [
+        "Según Pedro Sánchez, la Unión Europea y Nueva York. El presidente Lula da Silva.",
+        "Nueva York, OTAN, élan, Émile Zola",
+    ]
+    assert capitalized_runs(texts) == [
+        "Según Pedro Sánchez",
+        "Unión Europea",
+        "Nueva York",
+        "El",
+        "Lula",
+        "Silva",
+        "Émile Zola",  # all-caps "OTAN" and lowercase "élan" are never names
+    ]
+
+
+def test_the_engine_runs_with_tcmalloc_when_it_is_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LD_PRELOAD", "libother.so")
+    env = engine_environment()
+    if ctypes.util.find_library("tcmalloc_minimal") is None:
+        assert env["LD_PRELOAD"] == "libother.so"
+    else:
+        assert env["LD_PRELOAD"] == "libother.so libtcmalloc_minimal.so.4"
+
+
+def test_the_running_engine_has_tcmalloc_loaded(apertium: ApertiumTranslator) -> None:
+    """Installed by deploy/local/install-system-packages.sh; the programs must really load it."""
+    apertium.translate(["Hola."], ("es", "en"))
+    pipeline = apertium._pipelines[("es", "en", "None")]  # the whole mode, not the analyser
+    engine_pids = subprocess.run(
+        ["pgrep", "-P", str(pipeline._process.pid)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert len(engine_pids) >= 5  # lt-proc, apertium-tagger, ... under the pipeline's bash
+    for pid in engine_pids:
+        assert "libtcmalloc_minimal" in Path(f"/proc/{pid}/maps").read_text()
