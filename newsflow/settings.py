@@ -208,6 +208,17 @@ class NlpSettings(BaseModel):
     max_language_chars: int = Field(10_000, ge=200)
 
     @model_validator(mode="after")
+    def _source_models_for_detected_languages(self) -> NlpSettings:
+        for language in self.source_models:
+            if language == "en" or language not in self.languages:
+                raise ValueError(
+                    f"source_models has a model for {language!r}: it must be one of the "
+                    f"non-English languages the detector chooses from ({self.languages}); "
+                    "English text is read by spacy_model already"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _edges_within_batches(self) -> NlpSettings:
         if self.edge_batch_size > self.batch_size:
             raise ValueError(

@@ -311,3 +311,14 @@ def test_an_empty_secret_means_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     settings = load_settings()
     assert settings.kafka.sasl_password is None and settings.elasticsearch.api_key is None
+
+
+def test_source_models_from_the_environment_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSFLOW_NLP__SOURCE_MODELS", '{"fr": "fr_core_news_sm"}')
+    assert load_settings().nlp.source_models == {"fr": "fr_core_news_sm"}
+
+
+@pytest.mark.parametrize("language", ["en", "xx"])
+def test_a_source_model_for_a_language_never_detected_is_refused(language: str) -> None:
+    with pytest.raises(SettingsError, match=f"source_models has a model for '{language}'"):
+        load_settings(nlp={"source_models": {language: "xx_model"}})
