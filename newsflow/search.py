@@ -231,11 +231,25 @@ def build_search_body(request: SearchRequest) -> dict[str, Any]:
     return body
 
 
+def entity_filter(label: str, name: str) -> dict[str, Any]:
+    """Articles naming ``name`` in their English text or, by a model of their own language, in
+    the original: a name the translation lost is still found (``original_entities``)."""
+    return {
+        "bool": {
+            "should": [
+                {"term": {f"{field}.{label}": {"value": name, "case_insensitive": True}}}
+                for field in ("entities", "original_entities")
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
 def _filters(request: SearchRequest) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = []
     for entry in request.entities:
         label, name = parse_entity_filter(entry)
-        filters.append({"term": {f"entities.{label}": {"value": name, "case_insensitive": True}}})
+        filters.append(entity_filter(label, name))
     if request.sources:
         filters.append({"terms": {"source": list(request.sources)}})
     if request.languages:

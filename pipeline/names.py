@@ -16,8 +16,9 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
-from elasticsearch import ApiError, TransportError
+from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from newsflow.index import client
 from newsflow.settings import ElasticsearchSettings, NameSettings
@@ -120,6 +121,13 @@ def complete_people(
     return tuple(sorted(merged.values(), key=citation_order))
 
 
+def as_indexed(entities: tuple[Entity, ...], indexed_people: set[str]) -> tuple[Entity, ...]:
+    """Complete only to full names the article was indexed with, where unambiguous: the
+    completions it got the first time, whatever the book has learned since."""
+    known = dict.fromkeys(indexed_people, 1)
+    return complete_people(entities, lambda _name: known, min_documents=1, dominance=1.0)
+
+
 def full_person_names(entities: Iterable[Entity]) -> set[str]:
     """The names of a document worth learning: people named with two words or more that look
     like a name, so "Roger Federer - nice" or "Greg Rusedski 4" never become one."""
@@ -194,6 +202,18 @@ def _edge_words(name: str) -> tuple[str, str]:
     return words[0], words[-1]
 
 
+class IndexedNames(Protocol):
+    """What the stage asks the index (``IndexedPeople``), so tests can answer without one."""
+
+    def most_cited(self, limit: int) -> dict[str, int]:
+        """The most cited multi-word PERSON names with their article counts."""
+        ...
+
+    def people_of(self, article_ids: list[str]) -> dict[str, set[str]]:
+        """The PERSON names of the articles already indexed, by article id."""
+        ...
+
+
 @dataclass
 class NameCompletion:
     """Stage: complete partial person names from the book, then learn the batch's full names.
@@ -201,47 +221,51 @@ class NameCompletion:
     A batch is completed against the book as it was before it, so an article never vouches for
     its own completion and the batch's order does not matter. Names are learned as completed,
     the form the index holds and primes the next worker with.
+
+    An article already in the index keeps the completions it got then: its partial names join
+    only the full names indexed with it. The book grows, so without this a replay of the topic
+    would rewrite names; with it, a replay changes nothing, as for de-duplication decisions.
     """
 
     settings: NameSettings
-    #: Called once at load: the most cited full person names already indexed, with counts.
-    indexed_names: Callable[[int], dict[str, int]]
+    index: IndexedNames
     name: str = "names"
     _book: NameBook = field(init=False, repr=False)
 
     def load(self) -> None:
         self._book = NameBook(self.settings.max_names)
-        self._book.add(self.indexed_names(self.settings.max_names))
+        self._book.add(self.index.most_cited(self.settings.max_names))
 
     def run(self, batch: list[EnrichedArticle]) -> list[EnrichedArticle]:
         settings = self.settings
-        completed = [
-            replace(
-                item,
-                entities=complete_people(
+        indexed = self.index.people_of([item.article.id for item in batch])
+        completed = []
+        for item in batch:
+            if (before := indexed.get(item.article.id)) is not None:
+                people = as_indexed(item.entities, before)
+            else:
+                people = complete_people(
                     item.entities, self._book.known, settings.min_documents, settings.dominance
-                ),
-            )
-            for item in batch
-        ]
+                )
+            completed.append(replace(item, entities=people))
         self._book.add(Counter(n for item in completed for n in full_person_names(item.entities)))
         return completed
 
 
 class IndexedPeople:
-    """Callable: the most cited multi-word PERSON facet values in the index, with doc counts.
+    """The index as the names stage sees it: most cited full names, and each article's people.
 
-    Priming is an optimisation: when Elasticsearch cannot answer, the book starts empty and
-    fills from the stream.
+    Both are optimisations of quality, not correctness: when Elasticsearch cannot answer, the
+    book starts empty and fills from the stream, and articles are completed from the book.
     """
 
     def __init__(self, settings: ElasticsearchSettings) -> None:
         self._settings = settings
+        self._es: Elasticsearch | None = None
 
-    def __call__(self, limit: int) -> dict[str, int]:
-        es = client(self._settings)
+    def most_cited(self, limit: int) -> dict[str, int]:
         try:
-            response = es.search(
+            response = self._client().search(
                 index=self._settings.index_alias,
                 size=0,
                 aggs={
@@ -253,7 +277,28 @@ class IndexedPeople:
         except (ApiError, TransportError) as exc:
             _LOG.warning("name book starts empty, the index did not answer: %s", exc)
             return {}
-        finally:
-            es.close()
         buckets = response["aggregations"]["people"]["buckets"]
         return {bucket["key"]: bucket["doc_count"] for bucket in buckets}
+
+    def people_of(self, article_ids: list[str]) -> dict[str, set[str]]:
+        if not article_ids:
+            return {}
+        try:
+            response = self._client().mget(
+                index=self._settings.index_alias,
+                ids=article_ids,
+                source_includes=["entities.PERSON"],
+            )
+        except (ApiError, TransportError) as exc:
+            _LOG.debug("indexed people unavailable: %s", exc)
+            return {}
+        return {
+            doc["_id"]: set(doc["_source"].get("entities", {}).get("PERSON", []))
+            for doc in response["docs"]
+            if doc.get("found")
+        }
+
+    def _client(self) -> Elasticsearch:
+        if self._es is None:
+            self._es = client(self._settings)
+        return self._es

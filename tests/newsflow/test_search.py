@@ -15,6 +15,7 @@ from newsflow.search import (
     TOP_ENTITIES,
     SearchRequest,
     build_search_body,
+    entity_filter,
     format_results,
     parse_entity_filter,
     parse_when,
@@ -168,8 +169,8 @@ def test_filters_are_in_filter_context_one_per_criterion() -> None:
         )
     )
     assert body["query"]["bool"]["filter"] == [
-        {"term": {"entities.PERSON": {"value": "Jens Stoltenberg", "case_insensitive": True}}},
-        {"term": {"entities.GPE": {"value": "Vilnius", "case_insensitive": True}}},
+        entity_filter("PERSON", "Jens Stoltenberg"),
+        entity_filter("GPE", "Vilnius"),
         {"terms": {"source": ["DN", "El País"]}},
         {"terms": {"language": ["en", "es"]}},
     ]

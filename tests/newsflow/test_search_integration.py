@@ -289,6 +289,38 @@ def test_entity_filters_match_exactly_ignoring_case_and_all_must_hold(
     assert ids(indexed, entities=("ORG:European Central Bank",)) == ["es-bce", "en-ecb"]
 
 
+def test_an_entity_filter_also_finds_names_only_the_original_language_model_saw(
+    indexed: ElasticsearchSettings,
+) -> None:
+    """The English pass over "Poutine put in entredicho, Trump minimises" finds no person; a
+    French model on the original finds both (nlp.source_models)."""
+    le_monde = article(
+        "fr-piratage",
+        source="Le Monde",
+        language="fr",
+        title="Piratage imputé à la Russie : Poutine mis en cause, Trump minimise",
+        body="Le rapport des agences de renseignement affirme que le président russe a influencé.",
+        title_en="Piratage imputed to Russia : Poutine put in entredicho, Trump minimises",
+        body_en="The report of the agencies of information affirms that the Russian president...",
+        status="translated",
+        fetched_at="2017-01-07T10:00:00Z",
+        ORG=["Trump"],
+    )
+    le_monde["original_entities"] = {"PERSON": ["Poutine", "Trump"], "LOC": ["Russie"]}
+    es = client(indexed)
+    try:
+        write_documents(es, indexed, [le_monde])
+    finally:
+        es.close()
+    assert ids(indexed, entities=("PERSON:Poutine",)) == ["fr-piratage"]
+    assert ids(indexed, entities=("ORG:Trump",)) == ["fr-piratage"]  # the English reading
+    assert ids(indexed, entities=("PERSON:Jens Stoltenberg",)) == [
+        "es-otan",
+        "en-nato",
+        "en-interview",
+    ]
+
+
 def test_source_filter_any_of(indexed: ElasticsearchSettings) -> None:
     assert ids(indexed, sources=("DN",)) == ["en-nato", "en-interview"]
     assert ids(indexed, sources=("DN", "Reuters")) == ["en-nato", "en-ecb", "en-interview"]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +14,7 @@ from pipeline.kafka_source import Origin
 from pipeline.names import (
     NameBook,
     NameCompletion,
+    as_indexed,
     complete_people,
     completion,
     full_person_names,
@@ -194,7 +195,7 @@ def test_the_seed_article_gets_erdogans_full_name_from_other_articles(
     [seed] = ner.run([enriched(title, body, "en", 3)])
     assert {"Recep Tayyip", "Erdogan"} <= set(facets(seed.entities)["PERSON"])
 
-    stage = NameCompletion(NameSettings(), indexed_names=lambda _limit: {})
+    stage = NameCompletion(NameSettings(), MemoryIndex())
     stage.load()
     stage.run(earlier)
     [completed] = stage.run([seed])
@@ -211,23 +212,60 @@ def test_without_other_articles_the_seed_keeps_the_parts_as_written(
     ner: EntityExtraction,
 ) -> None:
     title, body, _ = parse_plain_text(SEED_ARTICLE.read_text(encoding="utf-8"))
-    stage = NameCompletion(NameSettings(), indexed_names=lambda _limit: {})
+    stage = NameCompletion(NameSettings(), MemoryIndex())
     stage.load()
     [completed] = stage.run(ner.run([enriched(title, body, "en", 0)]))
     assert {"Recep Tayyip", "Erdogan"} <= set(facets(completed.entities)["PERSON"])
 
 
+@dataclass
+class MemoryIndex:
+    """The index as the stage sees it, in memory: cited names, and the articles indexed."""
+
+    cited: dict[str, int] = field(default_factory=dict)
+    people: dict[str, set[str]] = field(default_factory=dict)
+    asked: list[int] = field(default_factory=list)
+
+    def most_cited(self, limit: int) -> dict[str, int]:
+        self.asked.append(limit)
+        return dict(self.cited)
+
+    def people_of(self, article_ids: list[str]) -> dict[str, set[str]]:
+        return {i: self.people[i] for i in article_ids if i in self.people}
+
+
+def with_people(*entities: Entity) -> EnrichedArticle:
+    return replace(enriched("t", "b", "en", 0), entities=entities)
+
+
 def test_the_book_is_primed_from_what_the_index_reports() -> None:
-    asked: list[int] = []
-
-    def indexed(limit: int) -> dict[str, int]:
-        asked.append(limit)
-        return {ERDOGAN: 7}
-
-    stage = NameCompletion(NameSettings(max_names=500), indexed_names=indexed)
+    index = MemoryIndex(cited={ERDOGAN: 7})
+    stage = NameCompletion(NameSettings(max_names=500), index)
     stage.load()
-    [completed] = stage.run(
-        [replace(enriched("t", "b", "en", 0), entities=(person("Erdogan", 0),))]
-    )
-    assert asked == [500]
+    [completed] = stage.run([with_people(person("Erdogan", 0))])
+    assert index.asked == [500]
     assert [e.name for e in completed.entities] == [ERDOGAN]
+
+
+def test_an_article_already_indexed_keeps_the_completions_it_got() -> None:
+    """A replay: the book now knows Erdogan's full name, but the article was indexed without it
+    (its "Erdogan" stays), while its "Volodymyr Zelensky" completion from then is kept."""
+    article = with_people(person("Erdogan", 0), person("Zelensky", 9))
+    index = MemoryIndex(
+        cited={ERDOGAN: 50, "Volodymyr Zelensky": 50},
+        people={article.article.id: {"Erdogan", "Volodymyr Zelensky"}},
+    )
+    stage = NameCompletion(NameSettings(), index)
+    stage.load()
+    [replayed] = stage.run([article])
+    assert [e.name for e in replayed.entities] == ["Erdogan", "Volodymyr Zelensky"]
+    [fresh] = stage.run(
+        [replace(article, article=article.article.model_copy(update={"id": "new"}))]
+    )
+    assert [e.name for e in fresh.entities] == [ERDOGAN, "Volodymyr Zelensky"]
+
+
+def test_as_indexed_completes_only_to_an_unambiguous_indexed_name() -> None:
+    entities = (person("Recep Tayyip", 0), person("Erdogan", 5), person("Biden", 9))
+    completed = as_indexed(entities, {ERDOGAN, "Joe Biden", "Hunter Biden"})
+    assert [(e.name, e.mentions) for e in completed] == [(ERDOGAN, 2), ("Biden", 1)]
