@@ -34,13 +34,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.dedupe import same_text  # noqa: E402
+from bench.pipeline_throughput import BBC, bbc_file, bbc_files  # noqa: E402
 from bench.quality import CORPUS, enriched, log, machine, markdown, spread  # noqa: E402
 from newsflow.settings import NameSettings, NlpSettings, load_settings  # noqa: E402
 from pipeline.enriched import Entity, LanguageGuess  # noqa: E402
 from pipeline.entities import EntityExtraction, normalize_name, short_for  # noqa: E402
 from pipeline.names import NameBook, completion, full_person_names  # noqa: E402
 
-BBC = Path("articles/bbc-news-2005/bbc")
 DOMINANCE = (0.8, 0.9, 0.95)
 MIN_DOCUMENTS = (1, 2, 3)
 #: Articles per call of the entity stage, as the pipeline batches them.
@@ -66,12 +66,11 @@ class Doc:
 
 def read_bbc(corpus: Path, limit: int | None = None) -> list[Doc]:
     """The BBC set: first line the title, the rest the body; ``limit`` spreads over categories."""
-    files = sorted((corpus / BBC).glob("*/*.txt"))
+    files = bbc_files(corpus)
     docs = []
     for path in spread(files, limit) if limit is not None else files:
-        # sport/199.txt has one byte that is not UTF-8
-        title, _, body = path.read_bytes().decode("utf-8", errors="replace").partition("\n")
-        docs.append(Doc(f"{path.parent.name}/{path.stem}", title.strip(), body.strip()))
+        sample = bbc_file(path)
+        docs.append(Doc(f"{path.parent.name}/{path.stem}", sample.title, sample.body))
     return docs
 
 

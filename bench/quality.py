@@ -419,7 +419,7 @@ class Output:
     timing: Timing | None = None
 
 
-def translate_documents(
+def translate_segments(
     translator: Any, path: tuple[str, ...], documents: list[list[str]], per_request: int
 ) -> list[str]:
     """Documents translated segment by segment (segments are sentences), then joined; as the
@@ -457,7 +457,7 @@ def translations(ntrex: dict[str, list[list[str]]]) -> dict[tuple[str, str], Out
                 log(f"translating {pair} with {backend}")
                 translator.translate(ntrex[stem][0][:1], path)  # start the engines untimed
                 per_request = NlpSettings().batch_size  # a pipeline batch is one request
-                work = partial(translate_documents, translator, path, ntrex[stem], per_request)
+                work = partial(translate_segments, translator, path, ntrex[stem], per_request)
                 texts, timing = timed(work)
                 result[pair, backend] = Output("→".join(path), texts, timing)
         finally:
