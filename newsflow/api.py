@@ -56,7 +56,8 @@ class SearchResponse(BaseModel):
     #: With collapse=true: how many distinct stories the matching articles tell.
     stories: int | None = None
     hits: list[Hit]
-    #: Facet name (PERSON, ORG, GPE, source, language) -> [(value, count), ...] over all matches.
+    #: Facet name (PERSON, ORG, GPE, source, language, and "original PERSON|ORG|GPE": entities
+    #: found in the original text) -> [(value, count), ...] over all matches; may be empty.
     facets: dict[str, list[tuple[str, int]]]
 
 

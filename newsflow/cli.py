@@ -489,8 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="full-text search of the news index, with filters and facets",
         description="Search English and original-language titles and bodies; prints title, "
         "source, date, language, top entities and a matching fragment of each hit, then the top "
-        "people, organisations, places, sources and languages of all matches. QUERY may be left "
-        "out when a filter is given.",
+        "people, organisations, places (also as found in the original language: 'original "
+        "PERSON'), sources and languages of all matches. QUERY may be left out when a filter is "
+        "given.",
     )
     search.add_argument(
         "query", metavar="QUERY", nargs="?", help="words to search for, e.g. 'NATO summit'"

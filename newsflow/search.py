@@ -28,11 +28,18 @@ SORTS: tuple[Sort, ...] = ("relevance", "date")
 ENTITY_LABELS: tuple[str, ...] = tuple(
     index_definition()["mappings"]["properties"]["entities"]["properties"]
 )
+#: Entity labels with facets. Each has two: ``entities.<LABEL>`` (the English text) and, named
+#: "original <LABEL>", ``original_entities.<LABEL>`` (a model of the article's own language), so
+#: a name the translation lost ("Poutine") is still seen. A value of either filters with
+#: ``LABEL:NAME``, which matches both fields (``entity_filter``).
+FACET_ENTITY_LABELS: tuple[str, ...] = ("PERSON", "ORG", "GPE")
 #: Facets computed over the filtered result set: facet name -> keyword field.
-FACET_FIELDS = {
-    "PERSON": "entities.PERSON",
-    "ORG": "entities.ORG",
-    "GPE": "entities.GPE",
+FACET_FIELDS: dict[str, str] = {
+    **{
+        f"{prefix}{label}": f"{field}.{label}"
+        for label in FACET_ENTITY_LABELS
+        for prefix, field in (("", "entities"), ("original ", "original_entities"))
+    },
     "source": "source",
     "language": "language",
 }

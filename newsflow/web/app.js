@@ -8,10 +8,13 @@
 "use strict";
 
 const PAGE_SIZE = 10;
+// Facet name (the API's) -> heading. Each entity facet is followed by its original-language twin
+// ("original PERSON": names a model of the article's own language found in the original text), so
+// a name the translation lost ("Poutine") shows up. Empty facets are not shown (renderFacets).
+const ORIGINAL = "original ";
 const FACETS = [
-  ["PERSON", "People"],
-  ["ORG", "Organisations"],
-  ["GPE", "Places"],
+  ...[["PERSON", "People"], ["ORG", "Organisations"], ["GPE", "Places"]].flatMap(
+    ([label, heading]) => [[label, heading], [ORIGINAL + label, `${heading} · original language`]]),
   ["source", "Sources"],
   ["language", "Languages"],
 ];
@@ -271,10 +274,15 @@ function renderFacets(facets) {
     const buckets = facets[name] || [];
     if (!buckets.length) return null;
     // A facet value toggles the matching filter: entity "LABEL:NAME", or a source, or a language.
+    // An original-language facet toggles its label's filter too (it matches either field).
+    const original = name.startsWith(ORIGINAL);
+    const label = original ? name.slice(ORIGINAL.length) : name;
     const [key, valueOf] = name === "source" ? ["source", (v) => v]
-      : name === "language" ? ["lang", (v) => v] : ["entity", (v) => `${name}:${v}`];
+      : name === "language" ? ["lang", (v) => v] : ["entity", (v) => `${label}:${v}`];
     return h("section", { class: "facet" },
-      h("h2", null, heading),
+      h("h2", {
+        title: original ? "Found in the original text by a model of the article's language" : null,
+      }, heading),
       h("ul", null, buckets.map(([value, count]) => {
         const active = state[key].includes(valueOf(value));
         return h("li", null, h("button", {

@@ -49,6 +49,7 @@ def test_search_returns_total_facets_highlights_and_pages(api: TestClient) -> No
     assert body["total"] == 8
     assert [hit["id"] for hit in body["hits"]] == BY_DATE[2:4]
     assert body["facets"]["PERSON"][0] == ["Jens Stoltenberg", 3]
+    assert body["facets"]["original PERSON"] == []  # none of these has original_entities
     assert dict(map(tuple, body["facets"]["language"])) == {"en": 4, "es": 2, "pt": 1, "de": 1}
 
     [hit] = api.get("/search", params={"q": "prudencia"}).json()["hits"]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from newsflow.cli import main
+from newsflow.index import index_definition
 from newsflow.search import (
     ENTITY_LABELS,
     FACET_FIELDS,
@@ -233,11 +234,37 @@ def test_facets_are_terms_aggregations_of_the_configured_size() -> None:
     aggs = build_search_body(SearchRequest(text="nato", facet_size=7))["aggs"]
     assert aggs == {
         "PERSON": {"terms": {"field": "entities.PERSON", "size": 7}},
+        "original PERSON": {"terms": {"field": "original_entities.PERSON", "size": 7}},
         "ORG": {"terms": {"field": "entities.ORG", "size": 7}},
+        "original ORG": {"terms": {"field": "original_entities.ORG", "size": 7}},
         "GPE": {"terms": {"field": "entities.GPE", "size": 7}},
+        "original GPE": {"terms": {"field": "original_entities.GPE", "size": 7}},
         "source": {"terms": {"field": "source", "size": 7}},
         "language": {"terms": {"field": "language", "size": 7}},
     }
+
+
+def test_each_entity_facet_is_followed_by_its_original_language_twin() -> None:
+    assert list(FACET_FIELDS) == [
+        "PERSON",
+        "original PERSON",
+        "ORG",
+        "original ORG",
+        "GPE",
+        "original GPE",
+        "source",
+        "language",
+    ]
+
+
+def test_every_facet_field_is_a_keyword_in_the_index_template() -> None:
+    """A terms aggregation on a missing or text field would fail or count nothing."""
+    properties = index_definition()["mappings"]["properties"]
+    for field in FACET_FIELDS.values():
+        mapping: dict[str, Any] = {"properties": properties}
+        for part in field.split("."):
+            mapping = mapping["properties"][part]
+        assert mapping["type"] == "keyword", field
 
 
 BY_DATE = [
@@ -346,8 +373,11 @@ def test_to_result_has_total_hits_and_every_facet_as_value_count_pairs() -> None
     assert [hit["title"] for hit in result["hits"]] == ["A"]
     assert result["facets"] == {
         "PERSON": [("Jens Stoltenberg", 3), ("Andrzej Duda", 1)],
+        "original PERSON": [],
         "ORG": [],
+        "original ORG": [],
         "GPE": [],
+        "original GPE": [],
         "source": [("DN", 12)],
         "language": [],
     }
@@ -402,6 +432,19 @@ def test_format_results_shows_hits_then_non_empty_facets() -> None:
         "facets:\n"
         "  PERSON: Jens Stoltenberg (3), Andrzej Duda (1)\n"
         "  language: en (1)"
+    )
+
+
+def test_format_results_lists_original_language_facets_like_the_others() -> None:
+    text = format_results(
+        result(
+            [hit()],
+            PERSON=[("Trump", 1)],
+            **{"original PERSON": [("Poutine", 1), ("Trump", 1)], "original GPE": []},
+        )
+    )
+    assert text.split("\n\n")[-1] == (
+        "facets:\n  PERSON: Trump (1)\n  original PERSON: Poutine (1), Trump (1)"
     )
 
 

@@ -289,12 +289,10 @@ def test_entity_filters_match_exactly_ignoring_case_and_all_must_hold(
     assert ids(indexed, entities=("ORG:European Central Bank",)) == ["es-bce", "en-ecb"]
 
 
-def test_an_entity_filter_also_finds_names_only_the_original_language_model_saw(
-    indexed: ElasticsearchSettings,
-) -> None:
-    """The English pass over "Poutine put in entredicho, Trump minimises" finds no person; a
-    French model on the original finds both (nlp.source_models)."""
-    le_monde = article(
+#: The English pass over "Poutine put in entredicho, Trump minimises" finds no person; a French
+#: model on the original finds both (nlp.source_models). Indexed only by the tests that need it.
+LE_MONDE = {
+    **article(
         "fr-piratage",
         source="Le Monde",
         language="fr",
@@ -305,11 +303,17 @@ def test_an_entity_filter_also_finds_names_only_the_original_language_model_saw(
         status="translated",
         fetched_at="2017-01-07T10:00:00Z",
         ORG=["Trump"],
-    )
-    le_monde["original_entities"] = {"PERSON": ["Poutine", "Trump"], "LOC": ["Russie"]}
+    ),
+    "original_entities": {"PERSON": ["Poutine", "Trump"], "LOC": ["Russie"]},
+}
+
+
+def test_an_entity_filter_and_facets_also_show_names_only_the_original_language_model_saw(
+    indexed: ElasticsearchSettings,
+) -> None:
     es = client(indexed)
     try:
-        write_documents(es, indexed, [le_monde])
+        write_documents(es, indexed, [LE_MONDE])
     finally:
         es.close()
     assert ids(indexed, entities=("PERSON:Poutine",)) == ["fr-piratage"]
@@ -319,6 +323,14 @@ def test_an_entity_filter_also_finds_names_only_the_original_language_model_saw(
         "en-nato",
         "en-interview",
     ]
+    # The facets show the name the English pass missed, apart from the English entities.
+    facets = search(indexed, SearchRequest(size=0))["facets"]
+    assert facets["original PERSON"] == [("Poutine", 1), ("Trump", 1)]
+    assert "Poutine" not in dict(facets["PERSON"])
+    assert facets["original GPE"] == [] and facets["original ORG"] == []
+    # Within the filtered matches only, like every facet.
+    english = search(indexed, SearchRequest(languages=("en",), size=0))["facets"]
+    assert english["original PERSON"] == []
 
 
 def test_source_filter_any_of(indexed: ElasticsearchSettings) -> None:
@@ -374,6 +386,8 @@ def test_facets_count_what_was_indexed(indexed: ElasticsearchSettings) -> None:
     }
     assert dict(facets["language"]) == {"en": 4, "es": 2, "pt": 1, "de": 1}
     assert facets["source"][0] == ("DN", 2) and sum(n for _, n in facets["source"]) == 8
+    # No document here has original-language entities: those facets are empty.
+    assert [facets[f"original {label}"] for label in ("PERSON", "ORG", "GPE")] == [[], [], []]
 
 
 def test_facets_cover_the_filtered_matches_only(indexed: ElasticsearchSettings) -> None:

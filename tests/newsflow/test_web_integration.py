@@ -30,7 +30,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from newsflow.api import create_app
 from newsflow.index import client, write_documents
 from newsflow.settings import ElasticsearchSettings, Settings
-from tests.newsflow.test_search_integration import DOCUMENTS, article
+from tests.newsflow.test_search_integration import DOCUMENTS, LE_MONDE, article
 
 pytestmark = pytest.mark.integration
 
@@ -361,3 +361,45 @@ def test_one_hit_per_story_and_every_version_of_it(isolated: Settings, watched: 
         expect(page.locator("#chips .chip span")).to_have_text(["One story"])
         page.get_by_role("button", name="Remove One story").click()
         assert len(shown(page)) == 4
+
+
+def test_original_language_facets_show_what_the_translation_lost(
+    isolated: Settings, watched: Watched
+) -> None:
+    """Le Monde's "Poutine" is only in original_entities: it gets a facet group of its own, shown
+    only when it has values, and its values toggle the same PERSON filter as the English facet."""
+    nato = next(d for d in DOCUMENTS if d["id"] == "en-nato")
+    index_documents(isolated.elasticsearch, [nato, LE_MONDE])
+    with serving(create_app(isolated)) as url:
+        page = watched.page()
+        page.goto(f"{url}/")
+        assert set(shown(page)) == {"en-nato", "fr-piratage"}
+        expect(page.locator("#facets .facet h2")).to_have_text(
+            [
+                "People",
+                "People · original language",
+                "Organisations",
+                "Places",
+                "Sources",
+                "Languages",
+            ]
+        )  # no original ORG or GPE values (Le Monde's "Russie" is a LOC): no such group
+        original = page.locator('#facets [data-facet="original PERSON"]')
+        expect(original.locator(".name")).to_have_text(["Poutine", "Trump"])
+        expect(page.locator('#facets [data-facet="PERSON"][data-value="Poutine"]')).to_have_count(0)
+
+        poutine = original.and_(page.locator('[data-value="Poutine"]'))
+        poutine.click()
+        assert shown(page) == ["fr-piratage"]
+        assert query_of(page) == {"entity": ["PERSON:Poutine"]}
+        expect(page.locator("#chips .chip span")).to_have_text(["Person: Poutine"])
+        expect(poutine).to_have_attribute("aria-pressed", "true")
+        poutine.click()  # clicking again removes the filter, as for any facet value
+        assert set(shown(page)) == {"en-nato", "fr-piratage"}
+        assert query_of(page) == {}
+
+        # English articles only: nothing found in an original text, so the group disappears.
+        page.goto(f"{url}/?lang=en")
+        assert shown(page) == ["en-nato"]
+        expect(page.locator('#facets [data-facet="PERSON"]').first).to_be_visible()
+        expect(original).to_have_count(0)
