@@ -27,6 +27,7 @@ import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -328,6 +329,40 @@ def call_cost(book: NameBook, names: Sequence[str], settings: NameSettings) -> d
     }
 
 
+#: How many full names share one surname in the crowded-neighbourhood timing.
+CROWDS = (100, 500, 2_000)
+
+
+def crowded_cost(full_names: Iterable[str], settings: NameSettings) -> list[dict[str, Any]]:
+    """Milliseconds to complete a surname that ``size`` known full names end with.
+
+    The BBC book's largest neighbourhood is about a hundred names; a full book (``max_names``)
+    of world news holds common surnames ("Smith", "Kim", "Wang") many times over. The crowd is
+    made of the corpus's own first names: each with the surname, then each pair of them.
+    """
+    first = sorted({name.split()[0] for name in full_names})
+    everyone = (f"{a} Smith" for a in first), (f"{a} {b} Smith" for a in first for b in first)
+    crowd_names = list(islice(chain(*everyone), max(CROWDS)))
+    rows = []
+    for size in CROWDS:
+        crowd = NameBook(settings.max_names)
+        crowd.add({name: 1 + i % 7 for i, name in enumerate(crowd_names[:size])})
+        known = crowd.known("Smith")
+        start, calls = time.perf_counter(), 0
+        while calls < 3 or time.perf_counter() - start < 0.5:
+            completion("Smith", known, settings.min_documents, settings.dominance)
+            calls += 1
+        seconds = (time.perf_counter() - start) / calls
+        rows.append(
+            {
+                "neighbourhood": len(known),
+                "ms_per_completion": round(seconds * 1000, 3),
+                "us_per_neighbour": round(seconds * 1e6 / len(known), 2),
+            }
+        )
+    return rows
+
+
 # --- report ------------------------------------------------------------------------------------
 
 
@@ -421,6 +456,13 @@ def report(results: Mapping[str, Any], settings: NameSettings) -> str:
             ),
         ]
     sections += ["### Cost", markdown(["measure", "value"], cost_rows(results["cost"]))]
+    sections += [
+        "### Cost in a crowded neighbourhood (one surname shared by many known names)",
+        markdown(
+            ["known names", "ms per completion", "µs per known name"],
+            [list(row.values()) for row in results["crowded"]],
+        ),
+    ]
     return "\n\n".join(sections)
 
 
@@ -477,6 +519,7 @@ def run(
     copies, _ = score(story_trials, settings.min_documents, settings.dominance)
     log("timing lookups")
     cost = call_cost(book, [t.short for t in trials], settings)
+    crowded = crowded_cost(set().union(*names), settings)
     return {
         "articles": len(docs),
         "articles_with_copies": sum(len(group) > 1 for group in groups),
@@ -489,6 +532,7 @@ def run(
             "completed": [asdict(r) for r in rewrites if r.got is not None],
         },
         "cost": cost | {"book_names": len(book), "book_bytes": book_bytes},
+        "crowded": crowded,
     }
 
 

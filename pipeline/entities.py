@@ -197,6 +197,47 @@ def _in_order(words: list[str], within: list[str]) -> bool:
     return all(word in remaining for word in words)
 
 
+class LongerNames:
+    """Names added so far, found by a shorter way to write them: ``short_for``'s inverse.
+
+    Comparing a name with every known one is quadratic, and a common surname in a full name
+    book has hundreds of neighbours ("... Smith"): 130 ms per lookup at 560 of them. A shorter
+    form is either a suffix of the longer name's words, looked up directly, or keeps its first
+    word and skips some, so only names starting with that word and longer than the form (three
+    words or more) are compared.
+    """
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._by_suffix: dict[tuple[str, ...], set[str]] = {}
+        self._by_first_and_size: dict[tuple[str, int], set[str]] = {}
+        self._longest = 0
+        for name in names:
+            self.add(name)
+
+    def add(self, name: str) -> None:
+        words = name.casefold().split()
+        for size in range(1, len(words)):
+            self._by_suffix.setdefault(tuple(words[-size:]), set()).add(name)
+        if len(words) >= 3:
+            self._by_first_and_size.setdefault((words[0], len(words)), set()).add(name)
+            self._longest = max(self._longest, len(words))
+
+    def of(self, shorter: str) -> set[str]:
+        """The added names ``shorter`` is short for (``short_for(name, shorter)``)."""
+        words = shorter.casefold().split()
+        if not words:
+            return set()
+        found = set(self._by_suffix.get(tuple(words), ()))
+        if len(words) >= 2:  # or it keeps the first word and skips some of a longer name
+            for size in range(len(words) + 1, self._longest + 1):
+                found.update(
+                    longer
+                    for longer in self._by_first_and_size.get((words[0], size), ())
+                    if short_for(longer, shorter)
+                )
+        return found
+
+
 def person_roots(names: Iterable[str]) -> dict[str, str]:
     """Each person name -> the full name it is short for, or itself.
 
@@ -204,9 +245,11 @@ def person_roots(names: Iterable[str]) -> dict[str, str]:
     for; "Biden" next to both "Joe Biden" and "Hunter Biden" stays on its own.
     """
     roots: dict[str, str] = {}
+    longer_names = LongerNames()
     for name in sorted(set(names), key=lambda n: -len(n.split())):
-        fulls = {roots[longer] for longer in roots if short_for(longer, name)}
+        fulls = {roots[longer] for longer in longer_names.of(name)}
         roots[name] = fulls.pop() if len(fulls) == 1 else name
+        longer_names.add(name)
     return roots
 
 

@@ -23,7 +23,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from newsflow.index import client
 from newsflow.settings import ElasticsearchSettings, NameSettings
 from pipeline.enriched import EnrichedArticle, Entity
-from pipeline.entities import citation_order, person_roots, short_for
+from pipeline.entities import LongerNames, citation_order, person_roots, short_for
 
 _LOG = logging.getLogger(__name__)
 
@@ -43,10 +43,12 @@ def person_of(
         return None
     if name in known:
         spellings.append(name)
-    support = {
-        person: sum(n for other, n in known.items() if other == person or short_for(person, other))
-        for person in set(person_roots(spellings).values())
-    }
+    people = set(person_roots(spellings).values())
+    support = {person: known.get(person, 0) for person in people}
+    by_shorter_form = LongerNames(people)
+    for other, count in known.items():
+        for person in by_shorter_form.of(other):
+            support[person] += count
     best = max(support, key=lambda person: (support[person], person))
     if support[best] < min_documents or support[best] < dominance * sum(support.values()):
         return None

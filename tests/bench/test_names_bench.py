@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.names import (
+    CROWDS,
     Doc,
     Trial,
     article_rewrites,
@@ -188,3 +189,5 @@ def test_smoke_run_on_twenty_articles(tmp_path: Path, capsys: pytest.CaptureFixt
     assert alone["trials"] == alone["correct"] + alone["wrong"] + alone["abstained"] > 0
     assert len(result["grid"]) == 9
     assert result["cost"]["book_names"] > 0
+    assert "### Cost in a crowded neighbourhood" in captured.out
+    assert result["crowded"][0]["neighbourhood"] == CROWDS[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +15,9 @@ from pipeline.entities import (
     FACET_LABELS,
     MAX_ENTITY_CHARS,
     EntityExtraction,
+    LongerNames,
     normalize_entities,
+    short_for,
 )
 from pipeline.kafka_source import Origin
 from tests.conftest import SEED_ARTICLE, SHARED
@@ -257,6 +260,17 @@ def test_mentions_are_counted_and_ordered_by_count_then_first_offset() -> None:
 
 def test_no_spans_no_entities() -> None:
     assert normalize_entities([]) == ()
+
+
+def test_longer_names_finds_exactly_what_short_for_accepts() -> None:
+    """The index must answer as comparing with every name would: names from few words (so
+    suffixes, first words and skipped words collide), in both casings, of one to five words."""
+    rng = random.Random(7)
+    words = ["Ana", "Maria", "da", "Silva", "Lula", "silva", "Costa", "ana"]
+    names = {" ".join(rng.choices(words, k=rng.randint(1, 5))) for _ in range(400)}
+    longer_names = LongerNames(names)
+    for shorter in [*names, "", "Nobody", "Ana Maria Costa da Silva Lula"]:
+        assert longer_names.of(shorter) == {n for n in names if short_for(n, shorter)}, shorter
 
 
 # --- the stage, with the real model -------------------------------------------------------------
