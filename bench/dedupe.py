@@ -563,10 +563,13 @@ def elasticsearch_run(
         decisions, seconds = stream(docs, store, settings, rng)
         es.indices.refresh(index=index)
         stats = es.indices.stats(index=index, metric="store,docs")["_all"]["primaries"]
+        claims = es.count(index=index, query={"exists": {"field": "first_article"}})["count"]
+        articles = stats["docs"]["count"] - claims
         return {
             "decisions": decisions,
             "seconds": seconds,
-            "bytes_per_article": stats["store"]["size_in_bytes"] / max(stats["docs"]["count"], 1),
+            "bytes_per_article": stats["store"]["size_in_bytes"] / max(articles, 1),
+            "claims": claims,
         }
     finally:
         es.indices.delete(index=index, ignore_unavailable=True)
@@ -624,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         results["elasticsearch_store"] = {
             "articles_per_second": len(docs) / es["seconds"],
             "bytes_per_article": es["bytes_per_article"],
+            "claims": es["claims"],
             "same_cluster_as_memory_store": same / len(decisions),
         }
     print(

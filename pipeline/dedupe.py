@@ -77,6 +77,16 @@ class FingerprintStore(Protocol):
 
     def add(self, fingerprints: list[StoredFingerprint]) -> None: ...
 
+    def claim(self, firsts: list[StoredFingerprint]) -> dict[str, StoredFingerprint]:
+        """Record each article as the first of its content, where no other article within the
+        window already is; returns those others, by content hash.
+
+        Atomic per content, so two workers deciding two copies at the same instant, each
+        before the other's fingerprint is visible, still agree on which came first. An article
+        may claim again (re-read after a crash, or re-decided): its claim is updated.
+        """
+        ...
+
     def evict(self, before: datetime) -> int:
         """Forget fingerprints older than ``before``; returns how many were removed."""
         ...
@@ -177,13 +187,27 @@ def shares_a_key(a: StoredFingerprint, probe: Probe) -> bool:
     )
 
 
+def first_of_content(
+    probe: Probe, candidates: Iterable[StoredFingerprint], settings: DedupeSettings
+) -> bool:
+    """Whether no candidate within the window has the article's exact content."""
+    return not any(
+        c.content_hash == probe.fingerprint.content_hash
+        and c.article_id != probe.article_id
+        and within_window(c.time, probe.time, settings)
+        for c in candidates
+    )
+
+
 def decide_batch(
     probes: list[Probe], store: FingerprintStore, settings: DedupeSettings
 ) -> tuple[list[StoredFingerprint], list[StoredFingerprint]]:
     """Decisions for a batch, in order, and the new fingerprints to store.
 
     Earlier articles of the batch are candidates for later ones, so two copies arriving together
-    are linked too.
+    are linked too. An article first of its content claims it (``FingerprintStore.claim``); if
+    another worker's copy claimed it first, that copy becomes a candidate and the batch is
+    decided again, so the articles decided after it follow it into its story.
     """
     known = store.known([p.article_id for p in probes])
     fresh = [
@@ -193,17 +217,30 @@ def decide_batch(
         or known[p.article_id].content_hash != p.fingerprint.content_hash
     ]
     found = dict(zip((p.article_id for p in fresh), store.candidates(fresh), strict=True))
-    decisions: list[StoredFingerprint] = []
-    new: list[StoredFingerprint] = []
-    for probe in probes:
-        if probe.article_id not in found:
-            decisions.append(known[probe.article_id])
-            continue
-        in_batch = [d for d in new if shares_a_key(d, probe)]
-        decision = decide(probe, [*found[probe.article_id], *in_batch], settings)
-        decisions.append(decision)
-        new.append(decision)
-    return decisions, new
+    claimed_elsewhere: dict[str, StoredFingerprint] = {}
+    while True:
+        decisions: list[StoredFingerprint] = []
+        new: list[StoredFingerprint] = []
+        firsts: list[StoredFingerprint] = []
+        for probe in probes:
+            if probe.article_id not in found:
+                decisions.append(known[probe.article_id])
+                continue
+            elsewhere = claimed_elsewhere.get(probe.fingerprint.content_hash)
+            candidates = [
+                *found[probe.article_id],
+                *(d for d in new if shares_a_key(d, probe)),
+                *([elsewhere] if elsewhere else []),
+            ]
+            decision = decide(probe, candidates, settings)
+            decisions.append(decision)
+            new.append(decision)
+            if first_of_content(probe, candidates, settings):
+                firsts.append(decision)
+        lost = {c: f for c, f in store.claim(firsts).items() if c not in claimed_elsewhere}
+        if not lost:  # each round adds a content to claimed_elsewhere, so this ends
+            return decisions, new
+        claimed_elsewhere |= lost
 
 
 class Deduplication:

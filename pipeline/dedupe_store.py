@@ -11,7 +11,11 @@ or a reindex does not touch it, and its eviction never deletes news.
 
 Our own writes use ``refresh=True`` so the next batch sees them; another worker's writes are
 visible once it has refreshed too, so two copies processed at the same instant by two workers
-can miss each other. That window is one batch long.
+would miss each other. For exact copies the index also holds one claim per content, ``_id``
+``content:<hash>``, created atomically by the first article of that content (its decision and a
+``first_article`` field, about 200 bytes, never returned as a candidate): the second worker's
+create fails, and it links its copy to the first. Near-duplicates (different content hashes)
+processed at the same instant by two workers can still miss each other, for one batch.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -47,8 +51,11 @@ MAPPINGS: dict[str, Any] = {
         "cluster_id": {"type": "keyword"},
         "duplicate_of": {"type": "keyword"},
         "similarity": {"type": "float", "index": False},
+        "first_article": {"type": "keyword"},  # only in claims: the content's first article
     },
 }
+#: The ``_id`` prefix of claims (``content:<content hash>``).
+CLAIM_PREFIX = "content:"
 
 
 def dedupe_index(alias: str) -> str:
@@ -69,13 +76,27 @@ def to_source(fingerprint: StoredFingerprint) -> dict[str, Any]:
     }
 
 
+def claim_source(first: StoredFingerprint) -> dict[str, Any]:
+    """A claim keeps what deciding an exact copy reads: no shingles, positions or bands."""
+    return {
+        "time": first.time.isoformat(),
+        "language": first.language,
+        "content_hash": first.content_hash,
+        "cluster_id": first.cluster_id,
+        "duplicate_of": first.duplicate_of,
+        "first_article": first.article_id,
+    }
+
+
 def from_source(article_id: str, source: dict[str, Any]) -> StoredFingerprint:
     return StoredFingerprint(
         article_id=article_id,
         time=datetime.fromisoformat(source["time"]),
         language=source.get("language", "und"),
         content_hash=source["content_hash"],
-        shingles=np.frombuffer(base64.b64decode(source["shingles"]), dtype="<u4").astype(np.uint32),
+        shingles=np.frombuffer(base64.b64decode(source.get("shingles", "")), dtype="<u4").astype(
+            np.uint32
+        ),
         positions=np.frombuffer(base64.b64decode(source.get("positions", "")), dtype=np.uint8),
         band_keys=tuple(source.get("bands", ())),
         cluster_id=source["cluster_id"],
@@ -109,7 +130,10 @@ def candidate_query(probe: Probe, window_days: float, size: int) -> dict[str, An
                 "filter": {
                     "range": {"time": {"gte": f"{at}||-{seconds}s", "lte": f"{at}||+{seconds}s"}}
                 },
-                "must_not": [{"ids": {"values": [probe.article_id]}}],
+                "must_not": [
+                    {"ids": {"values": [probe.article_id]}},
+                    {"exists": {"field": "first_article"}},  # claims
+                ],
             }
         },
     }
@@ -184,8 +208,58 @@ class ElasticsearchFingerprints:
         ]
         self._retry(lambda: bulk(es, actions, refresh=True, max_retries=3))
 
+    def claim(self, firsts: list[StoredFingerprint]) -> dict[str, StoredFingerprint]:
+        if not firsts:
+            return {}
+        es = self._client()
+        mine = {f.content_hash: f for f in firsts}
+        created = [self._claim_action("create", f) for f in mine.values()]
+        _, errors = self._retry(lambda: bulk(es, created, raise_on_error=False, max_retries=3))
+        assert isinstance(errors, list)  # not stats_only
+        taken = []
+        for error in errors:
+            item = next(iter(error.values()))
+            if item.get("status") != 409:
+                raise ElasticsearchUnavailable(f"dedupe claim failed: {item.get('error')}")
+            taken.append(item["_id"])
+        if not taken:
+            return {}
+        response = self._retry(lambda: es.mget(index=self._index, ids=taken))
+        current = {
+            doc["_id"].removeprefix(CLAIM_PREFIX): from_source(
+                doc["_source"]["first_article"], doc["_source"]
+            )
+            for doc in response["docs"]
+            if doc.get("found")
+        }
+        lost = {
+            content: claim
+            for content, claim in current.items()
+            if claim.article_id != mine[content].article_id
+            and within_window(claim.time, mine[content].time, self._dedupe)
+        }
+        # Ours already, out of the window, or evicted meanwhile: (re)write it as ours.
+        ours = [
+            self._claim_action("index", mine[content.removeprefix(CLAIM_PREFIX)])
+            for content in taken
+            if content.removeprefix(CLAIM_PREFIX) not in lost
+        ]
+        if ours:
+            self._retry(lambda: bulk(es, ours, max_retries=3))
+        return lost
+
+    def _claim_action(self, op_type: str, first: StoredFingerprint) -> dict[str, Any]:
+        return {
+            "_op_type": op_type,
+            "_index": self._index,
+            "_id": f"{CLAIM_PREFIX}{first.content_hash}",
+            "_source": claim_source(first),
+        }
+
     def evict(self, before: datetime) -> int:
-        """Scan + bulk delete: ``_delete_by_query`` needs the reindex module, not always there."""
+        """Scan + bulk delete: ``_delete_by_query`` needs the reindex module, not always there.
+
+        Claims carry their article's time, so they leave the window with it."""
         es = self._client()
 
         def delete_expired() -> int:
@@ -195,11 +269,16 @@ class ElasticsearchFingerprints:
                 query={"query": {"range": {"time": {"lt": before.isoformat()}}}},
                 _source=False,
             )
-            actions = (
-                {"_op_type": "delete", "_index": self._index, "_id": hit["_id"]} for hit in expired
-            )
-            deleted, _ = bulk(es, actions, refresh=True, raise_on_error=False)
-            return deleted
+            fingerprints = 0  # claims are not counted, as in memory
+
+            def deletions() -> Iterator[dict[str, Any]]:
+                nonlocal fingerprints
+                for hit in expired:
+                    fingerprints += not hit["_id"].startswith(CLAIM_PREFIX)
+                    yield {"_op_type": "delete", "_index": self._index, "_id": hit["_id"]}
+
+            bulk(es, deletions(), refresh=True, raise_on_error=False)
+            return fingerprints
 
         return self._retry(delete_expired)
 
@@ -238,6 +317,7 @@ class MemoryFingerprints:
         self._dedupe = dedupe
         self._by_id: dict[str, StoredFingerprint] = {}
         self._by_key: dict[str, set[str]] = {}
+        self._claims: dict[str, StoredFingerprint] = {}
 
     def load(self) -> None:
         pass
@@ -274,10 +354,25 @@ class MemoryFingerprints:
             for key in (fingerprint.content_hash, *fingerprint.band_keys):
                 self._by_key.setdefault(key, set()).add(fingerprint.article_id)
 
+    def claim(self, firsts: list[StoredFingerprint]) -> dict[str, StoredFingerprint]:
+        lost = {}
+        for first in firsts:
+            claim = self._claims.get(first.content_hash)
+            if (
+                claim is not None
+                and claim.article_id != first.article_id
+                and within_window(claim.time, first.time, self._dedupe)
+            ):
+                lost[first.content_hash] = claim
+            else:
+                self._claims[first.content_hash] = first
+        return lost
+
     def evict(self, before: datetime) -> int:
         expired = [i for i, f in self._by_id.items() if f.time < before]
         for article_id in expired:
             self._forget(article_id)
+        self._claims = {h: c for h, c in self._claims.items() if c.time >= before}
         return len(expired)
 
     def _forget(self, article_id: str) -> None:

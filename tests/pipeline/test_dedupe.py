@@ -10,7 +10,7 @@ import pytest
 
 from newsflow.article import Article
 from newsflow.settings import DedupeSettings
-from pipeline.dedupe import Deduplication, is_copy
+from pipeline.dedupe import Deduplication, Probe, decide_batch, fingerprint_of, is_copy
 from pipeline.dedupe_store import MemoryFingerprints, from_source, to_source
 from pipeline.enriched import EnrichedArticle, LanguageGuess
 from pipeline.fingerprint import Overlap
@@ -102,6 +102,38 @@ def test_an_unrelated_article_on_the_same_topic_starts_its_own_cluster(
     other = dedupe.run([item(bbc("business/002.txt"), "https://a.example/2")])[0]
     assert other.duplication and other.duplication.cluster_id == other.article.id
     assert first.duplication and first.duplication.cluster_id == first.article.id
+
+
+def probe(article_id: str, text: str, settings: DedupeSettings) -> Probe:
+    return Probe(
+        article_id, T0, "en", fingerprint_of(item(text, f"https://{article_id}"), settings)
+    )
+
+
+def test_copies_decided_at_once_by_two_workers_agree_on_the_first() -> None:
+    """Worker B decides before worker A's fingerprints are stored: the claim on the content
+    still makes B's copy a duplicate of A's, and B's edited copy decided after it follows."""
+    settings = DedupeSettings()
+    shared = MemoryFingerprints(settings)
+    story = ntrex_documents("src.eng")[4]
+    edited = story + "\nRead more: subscribe to our newsletter for the latest headlines."
+    [a], _ = decide_batch([probe("a", story, settings)], shared, settings)  # not stored yet
+    [b, b_edited], _ = decide_batch(
+        [probe("b", story, settings), probe("b2", edited, settings)], shared, settings
+    )
+    assert (a.cluster_id, a.duplicate_of) == ("a", None)
+    assert (b.cluster_id, b.duplicate_of, b.similarity) == ("a", "a", 1.0)
+    assert (b_edited.cluster_id, b_edited.duplicate_of) == ("a", "a")
+
+
+def test_an_article_decided_again_before_it_was_stored_stays_first() -> None:
+    """Re-read after a crash between its claim and its fingerprint: its own claim is no rival."""
+    settings = DedupeSettings()
+    store = MemoryFingerprints(settings)
+    story = ntrex_documents("src.eng")[4]
+    for _ in range(2):
+        [decision], _ = decide_batch([probe("a", story, settings)], store, settings)
+        assert (decision.cluster_id, decision.duplicate_of) == ("a", None)
 
 
 def test_a_replay_keeps_every_decision(dedupe: Deduplication) -> None:

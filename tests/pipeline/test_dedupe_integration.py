@@ -104,7 +104,9 @@ def test_copies_translations_restarts_and_replays(isolated: Settings, tmp_path: 
     try:
         index = dedupe_index(isolated.elasticsearch.index_alias)
         es.indices.refresh(index=index)
-        assert es.count(index=index)["count"] == 5
+        claims = {"exists": {"field": "first_article"}}
+        assert es.count(index=index, query={"bool": {"must_not": claims}})["count"] == 5
+        assert es.count(index=index, query=claims)["count"] == 5  # five different contents
         clusters = es.search(
             index=isolated.elasticsearch.index_alias,
             size=0,

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from newsflow.index import client
 from newsflow.settings import DedupeSettings, Settings
-from pipeline.dedupe import Probe, decide, fingerprint
-from pipeline.dedupe_store import ElasticsearchFingerprints, MemoryFingerprints
+from pipeline.dedupe import Probe, decide, decide_batch, fingerprint
+from pipeline.dedupe_store import ElasticsearchFingerprints, MemoryFingerprints, dedupe_index
 from tests.pipeline.test_dedupe import ntrex_documents
 
 pytestmark = pytest.mark.integration
@@ -48,3 +49,27 @@ def test_elasticsearch_and_memory_stores_find_the_same_candidates(isolated: Sett
     assert restarted.known([f"us{n}" for n in range(30)]).keys() == {
         f"us{n}" for n in range(10, 30)
     }
+
+
+def test_two_workers_deciding_copies_at_once_agree_through_the_claim(isolated: Settings) -> None:
+    """B decides its copy before A's fingerprint is stored; A's claim on the content tells it."""
+    worker_a, worker_b = (ElasticsearchFingerprints(isolated.elasticsearch, SETTINGS) for _ in "ab")
+    worker_a.load()
+    worker_b.load()
+    story = ntrex_documents("src.eng")[4]
+    [a], stored_a = decide_batch([probe("a", story, T0)], worker_a, SETTINGS)
+    [b], stored_b = decide_batch([probe("b", story, T0 + timedelta(minutes=1))], worker_b, SETTINGS)
+    assert (a.cluster_id, a.duplicate_of) == ("a", None)
+    assert (b.cluster_id, b.duplicate_of, b.similarity) == ("a", "a", 1.0)
+
+    worker_a.add(stored_a)
+    worker_b.add(stored_b)
+    [found] = worker_b.candidates([probe("c", story, T0 + timedelta(minutes=2))])
+    assert sorted(c.article_id for c in found) == ["a", "b"]  # the claim is never a candidate
+
+    assert worker_a.evict(T0 + timedelta(days=1)) == 2  # fingerprints; the claim goes with them
+    es = client(isolated.elasticsearch)
+    assert es.count(index=dedupe_index(isolated.elasticsearch.index_alias))["count"] == 0
+    later = probe("c", story, T0 + timedelta(days=10))
+    [c], _ = decide_batch([later], worker_b, SETTINGS)
+    assert (c.cluster_id, c.duplicate_of) == ("c", None)
