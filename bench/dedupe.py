@@ -2,7 +2,7 @@
 
 All documents are real news from the shared corpus, translated to English with Apertium where
 they are not English (as the pipeline does), and streamed in one shuffled order through the
-pipeline's own decision code (``pipeline.dedupe.decide_batch``) with the in-memory store:
+pipeline's own decision code (``pipeline.dedupe.decide_and_save``) with the in-memory store:
 
 - positives, same language: the BBC set's byte-identical groups and articles republished under
   the same headline (the dataset's own two kinds of repeats), plus, by a criterion fixed before
@@ -63,7 +63,7 @@ from pipeline.dedupe import (  # noqa: E402
     FingerprintStore,
     Probe,
     StoredFingerprint,
-    decide_batch,
+    decide_and_save,
     fingerprint,
     is_copy,
 )
@@ -258,8 +258,7 @@ def stream(
             )
             for n, doc in enumerate(batch)
         ]
-        made, new = decide_batch(probes, store, settings)
-        store.add(new)
+        made = decide_and_save(probes, store, settings)
         decisions.update((d.article_id, d) for d in made)
         if offset // BATCH % 50 == 0:
             log(f"... {offset + len(batch)}/{len(order)} documents")

@@ -75,15 +75,17 @@ class FingerprintStore(Protocol):
         """Per probe: stored articles within the window sharing its content hash or a band."""
         ...
 
-    def add(self, fingerprints: list[StoredFingerprint]) -> None: ...
+    def save(
+        self, fingerprints: list[StoredFingerprint], firsts: list[StoredFingerprint]
+    ) -> dict[str, StoredFingerprint]:
+        """Store the fingerprints, and record each of ``firsts`` as the first article of its
+        content where no other article within the window already is; returns those others,
+        by content hash. In one write, so the claim costs no extra round trip.
 
-    def claim(self, firsts: list[StoredFingerprint]) -> dict[str, StoredFingerprint]:
-        """Record each article as the first of its content, where no other article within the
-        window already is; returns those others, by content hash.
-
-        Atomic per content, so two workers deciding two copies at the same instant, each
-        before the other's fingerprint is visible, still agree on which came first. An article
-        may claim again (re-read after a crash, or re-decided): its claim is updated.
+        The claim is atomic per content, so two workers deciding two copies at the same
+        instant, each before the other's fingerprint is visible, still agree on which came
+        first. An article may claim again (re-read after a crash, or re-decided): its claim is
+        updated.
         """
         ...
 
@@ -199,15 +201,15 @@ def first_of_content(
     )
 
 
-def decide_batch(
+def decide_and_save(
     probes: list[Probe], store: FingerprintStore, settings: DedupeSettings
-) -> tuple[list[StoredFingerprint], list[StoredFingerprint]]:
-    """Decisions for a batch, in order, and the new fingerprints to store.
+) -> list[StoredFingerprint]:
+    """Decide a batch, in order, and save its new fingerprints; returns the decisions.
 
     Earlier articles of the batch are candidates for later ones, so two copies arriving together
-    are linked too. An article first of its content claims it (``FingerprintStore.claim``); if
+    are linked too. An article first of its content claims it (``FingerprintStore.save``); if
     another worker's copy claimed it first, that copy becomes a candidate and the batch is
-    decided again, so the articles decided after it follow it into its story.
+    decided and saved again, so the articles decided after it follow it into its story.
     """
     known = store.known([p.article_id for p in probes])
     fresh = [
@@ -237,9 +239,12 @@ def decide_batch(
             new.append(decision)
             if first_of_content(probe, candidates, settings):
                 firsts.append(decision)
-        lost = {c: f for c, f in store.claim(firsts).items() if c not in claimed_elsewhere}
+        lost = store.save(new, firsts)
+        lost = {
+            content: first for content, first in lost.items() if content not in claimed_elsewhere
+        }
         if not lost:  # each round adds a content to claimed_elsewhere, so this ends
-            return decisions, new
+            return decisions
         claimed_elsewhere |= lost
 
 
@@ -273,8 +278,7 @@ class Deduplication:
             )
             for item in batch
         ]
-        decisions, new = decide_batch(probes, self._store, self._settings)
-        self._store.add(new)
+        decisions = decide_and_save(probes, self._store, self._settings)
         self._evict_expired(max(p.time for p in probes))
         suppress = self._settings.duplicates == "suppress"
         result = []

@@ -12,10 +12,11 @@ or a reindex does not touch it, and its eviction never deletes news.
 Our own writes use ``refresh=True`` so the next batch sees them; another worker's writes are
 visible once it has refreshed too, so two copies processed at the same instant by two workers
 would miss each other. For exact copies the index also holds one claim per content, ``_id``
-``content:<hash>``, created atomically by the first article of that content (its decision and a
-``first_article`` field, about 200 bytes, never returned as a candidate): the second worker's
-create fails, and it links its copy to the first. Near-duplicates (different content hashes)
-processed at the same instant by two workers can still miss each other, for one batch.
+``content:<hash>``, created atomically by the first article of that content in the same bulk
+request as the fingerprints (its decision and a ``first_article`` field, about 200 bytes, never
+returned as a candidate): the second worker's create fails, and it links its copy to the first.
+Near-duplicates (different content hashes) processed at the same instant by two workers can
+still miss each other, for one batch.
 """
 
 from __future__ import annotations
@@ -198,33 +199,34 @@ class ElasticsearchFingerprints:
             )
         return found
 
-    def add(self, fingerprints: list[StoredFingerprint]) -> None:
+    def save(
+        self, fingerprints: list[StoredFingerprint], firsts: list[StoredFingerprint]
+    ) -> dict[str, StoredFingerprint]:
         if not fingerprints:
-            return
-        es = self._client()
-        actions = [
-            {"_index": self._index, "_id": f.article_id, "_source": to_source(f)}
-            for f in fingerprints
-        ]
-        self._retry(lambda: bulk(es, actions, refresh=True, max_retries=3))
-
-    def claim(self, firsts: list[StoredFingerprint]) -> dict[str, StoredFingerprint]:
-        if not firsts:
             return {}
         es = self._client()
         mine = {f.content_hash: f for f in firsts}
-        created = [self._claim_action("create", f) for f in mine.values()]
-        _, errors = self._retry(lambda: bulk(es, created, raise_on_error=False, max_retries=3))
+        actions = [
+            *(
+                {"_index": self._index, "_id": f.article_id, "_source": to_source(f)}
+                for f in fingerprints
+            ),
+            *(self._claim_action("create", f) for f in mine.values()),
+        ]
+        _, errors = self._retry(
+            lambda: bulk(es, actions, refresh=True, raise_on_error=False, max_retries=3)
+        )
         assert isinstance(errors, list)  # not stats_only
         taken = []
         for error in errors:
             item = next(iter(error.values()))
             if item.get("status") != 409:
-                raise ElasticsearchUnavailable(f"dedupe claim failed: {item.get('error')}")
-            taken.append(item["_id"])
+                raise ElasticsearchUnavailable(f"dedupe store write failed: {item.get('error')}")
+            taken.append(item["_id"].removeprefix(CLAIM_PREFIX))
         if not taken:
             return {}
-        response = self._retry(lambda: es.mget(index=self._index, ids=taken))
+        claims = [f"{CLAIM_PREFIX}{content}" for content in taken]
+        response = self._retry(lambda: es.mget(index=self._index, ids=claims))
         current = {
             doc["_id"].removeprefix(CLAIM_PREFIX): from_source(
                 doc["_source"]["first_article"], doc["_source"]
@@ -239,11 +241,7 @@ class ElasticsearchFingerprints:
             and within_window(claim.time, mine[content].time, self._dedupe)
         }
         # Ours already, out of the window, or evicted meanwhile: (re)write it as ours.
-        ours = [
-            self._claim_action("index", mine[content.removeprefix(CLAIM_PREFIX)])
-            for content in taken
-            if content.removeprefix(CLAIM_PREFIX) not in lost
-        ]
+        ours = [self._claim_action("index", mine[c]) for c in taken if c not in lost]
         if ours:
             self._retry(lambda: bulk(es, ours, max_retries=3))
         return lost
@@ -347,14 +345,14 @@ class MemoryFingerprints:
             found.append(matches[: self._dedupe.max_candidates])
         return found
 
-    def add(self, fingerprints: list[StoredFingerprint]) -> None:
+    def save(
+        self, fingerprints: list[StoredFingerprint], firsts: list[StoredFingerprint]
+    ) -> dict[str, StoredFingerprint]:
         for fingerprint in fingerprints:
             self._forget(fingerprint.article_id)
             self._by_id[fingerprint.article_id] = fingerprint
             for key in (fingerprint.content_hash, *fingerprint.band_keys):
                 self._by_key.setdefault(key, set()).add(fingerprint.article_id)
-
-    def claim(self, firsts: list[StoredFingerprint]) -> dict[str, StoredFingerprint]:
         lost = {}
         for first in firsts:
             claim = self._claims.get(first.content_hash)

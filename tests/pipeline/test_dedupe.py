@@ -10,7 +10,14 @@ import pytest
 
 from newsflow.article import Article
 from newsflow.settings import DedupeSettings
-from pipeline.dedupe import Deduplication, Probe, decide_batch, fingerprint_of, is_copy
+from pipeline.dedupe import (
+    Deduplication,
+    Probe,
+    StoredFingerprint,
+    decide_and_save,
+    fingerprint_of,
+    is_copy,
+)
 from pipeline.dedupe_store import MemoryFingerprints, from_source, to_source
 from pipeline.enriched import EnrichedArticle, LanguageGuess
 from pipeline.fingerprint import Overlap
@@ -110,29 +117,42 @@ def probe(article_id: str, text: str, settings: DedupeSettings) -> Probe:
     )
 
 
+class NotYetVisible(MemoryFingerprints):
+    """The shared store as a worker sees it before another worker's writes are searchable: its
+    lookups find nothing, its writes (and the atomic claim) go through."""
+
+    def candidates(self, probes: list[Probe]) -> list[list[StoredFingerprint]]:
+        return [[] for _ in probes]
+
+
 def test_copies_decided_at_once_by_two_workers_agree_on_the_first() -> None:
-    """Worker B decides before worker A's fingerprints are stored: the claim on the content
+    """Worker B decides before worker A's fingerprints are visible: the claim on the content
     still makes B's copy a duplicate of A's, and B's edited copy decided after it follows."""
     settings = DedupeSettings()
-    shared = MemoryFingerprints(settings)
+    shared = NotYetVisible(settings)
     story = ntrex_documents("src.eng")[4]
     edited = story + "\nRead more: subscribe to our newsletter for the latest headlines."
-    [a], _ = decide_batch([probe("a", story, settings)], shared, settings)  # not stored yet
-    [b, b_edited], _ = decide_batch(
+    [a] = decide_and_save([probe("a", story, settings)], shared, settings)
+    [b, b_edited] = decide_and_save(
         [probe("b", story, settings), probe("b2", edited, settings)], shared, settings
     )
     assert (a.cluster_id, a.duplicate_of) == ("a", None)
     assert (b.cluster_id, b.duplicate_of, b.similarity) == ("a", "a", 1.0)
     assert (b_edited.cluster_id, b_edited.duplicate_of) == ("a", "a")
+    saved = shared.known(["b", "b2"])  # as decided at last
+    assert {i: (f.cluster_id, f.duplicate_of) for i, f in saved.items()} == {
+        "b": ("a", "a"),
+        "b2": ("a", "a"),
+    }
 
 
-def test_an_article_decided_again_before_it_was_stored_stays_first() -> None:
-    """Re-read after a crash between its claim and its fingerprint: its own claim is no rival."""
+def test_an_article_decided_again_before_it_was_visible_stays_first() -> None:
+    """Re-read after a crash, before its fingerprint was searchable: its own claim is no rival."""
     settings = DedupeSettings()
-    store = MemoryFingerprints(settings)
+    store = NotYetVisible(settings)
     story = ntrex_documents("src.eng")[4]
     for _ in range(2):
-        [decision], _ = decide_batch([probe("a", story, settings)], store, settings)
+        [decision] = decide_and_save([probe("a", story, settings)], store, settings)
         assert (decision.cluster_id, decision.duplicate_of) == ("a", None)
 
 
@@ -221,7 +241,7 @@ def test_a_fingerprint_stored_before_positions_reads_back_and_still_verifies() -
     del source["positions"]  # as an older version stored it
     old = from_source(first.article.id, source)
     assert old.positions.size == 0 and old.shingles.size > 0
-    store.add([old])
+    store.save([old], [])
     story = bbc("business/360.txt")
     cut = " ".join(story.split()[: len(story.split()) * 6 // 10])
     [second] = stage.run([item(cut, "https://b.example/2", offset=1)])

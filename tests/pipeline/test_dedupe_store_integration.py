@@ -8,7 +8,7 @@ import pytest
 
 from newsflow.index import client
 from newsflow.settings import DedupeSettings, Settings
-from pipeline.dedupe import Probe, decide, decide_batch, fingerprint
+from pipeline.dedupe import Probe, StoredFingerprint, decide, decide_and_save, fingerprint
 from pipeline.dedupe_store import ElasticsearchFingerprints, MemoryFingerprints, dedupe_index
 from tests.pipeline.test_dedupe import ntrex_documents
 
@@ -31,8 +31,8 @@ def test_elasticsearch_and_memory_stores_find_the_same_candidates(isolated: Sett
     es_store = ElasticsearchFingerprints(isolated.elasticsearch, SETTINGS)
     es_store.load()
     memory = MemoryFingerprints(SETTINGS)
-    es_store.add(stored)
-    memory.add(stored)
+    es_store.save(stored, [])
+    memory.save(stored, [])
 
     restarted = ElasticsearchFingerprints(isolated.elasticsearch, SETTINGS)  # a new worker
     restarted.load()
@@ -51,25 +51,32 @@ def test_elasticsearch_and_memory_stores_find_the_same_candidates(isolated: Sett
     }
 
 
+class NotYetVisible(ElasticsearchFingerprints):
+    """A worker before another worker's writes are searchable (the refresh gap): its lookups
+    find nothing, its writes and claims reach the real node."""
+
+    def candidates(self, probes: list[Probe]) -> list[list[StoredFingerprint]]:
+        return [[] for _ in probes]
+
+
 def test_two_workers_deciding_copies_at_once_agree_through_the_claim(isolated: Settings) -> None:
-    """B decides its copy before A's fingerprint is stored; A's claim on the content tells it."""
-    worker_a, worker_b = (ElasticsearchFingerprints(isolated.elasticsearch, SETTINGS) for _ in "ab")
+    """B decides its copy before A's fingerprint is visible; A's claim on the content tells it."""
+    worker_a = ElasticsearchFingerprints(isolated.elasticsearch, SETTINGS)
+    worker_b = NotYetVisible(isolated.elasticsearch, SETTINGS)
     worker_a.load()
     worker_b.load()
     story = ntrex_documents("src.eng")[4]
-    [a], stored_a = decide_batch([probe("a", story, T0)], worker_a, SETTINGS)
-    [b], stored_b = decide_batch([probe("b", story, T0 + timedelta(minutes=1))], worker_b, SETTINGS)
+    [a] = decide_and_save([probe("a", story, T0)], worker_a, SETTINGS)
+    [b] = decide_and_save([probe("b", story, T0 + timedelta(minutes=1))], worker_b, SETTINGS)
     assert (a.cluster_id, a.duplicate_of) == ("a", None)
     assert (b.cluster_id, b.duplicate_of, b.similarity) == ("a", "a", 1.0)
+    assert worker_a.known(["b"])["b"].duplicate_of == "a"  # stored as decided at last
 
-    worker_a.add(stored_a)
-    worker_b.add(stored_b)
-    [found] = worker_b.candidates([probe("c", story, T0 + timedelta(minutes=2))])
+    [found] = worker_a.candidates([probe("c", story, T0 + timedelta(minutes=2))])
     assert sorted(c.article_id for c in found) == ["a", "b"]  # the claim is never a candidate
 
     assert worker_a.evict(T0 + timedelta(days=1)) == 2  # fingerprints; the claim goes with them
     es = client(isolated.elasticsearch)
     assert es.count(index=dedupe_index(isolated.elasticsearch.index_alias))["count"] == 0
-    later = probe("c", story, T0 + timedelta(days=10))
-    [c], _ = decide_batch([later], worker_b, SETTINGS)
+    [c] = decide_and_save([probe("c", story, T0 + timedelta(days=10))], worker_b, SETTINGS)
     assert (c.cluster_id, c.duplicate_of) == ("c", None)
