@@ -223,8 +223,13 @@ class ElasticsearchFingerprints:
             if item.get("status") != 409:
                 raise ElasticsearchUnavailable(f"dedupe store write failed: {item.get('error')}")
             taken.append(item["_id"].removeprefix(CLAIM_PREFIX))
-        if not taken:
-            return {}
+        return self._settle(taken, mine) if taken else {}
+
+    def _settle(
+        self, taken: list[str], mine: dict[str, StoredFingerprint]
+    ) -> dict[str, StoredFingerprint]:
+        """After creates that found a claim: which are another article's within the window."""
+        es = self._client()
         claims = [f"{CLAIM_PREFIX}{content}" for content in taken]
         response = self._retry(lambda: es.mget(index=self._index, ids=claims))
         current = {
