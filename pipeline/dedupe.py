@@ -201,6 +201,14 @@ def first_of_content(
     )
 
 
+def rival_claim(
+    claim: StoredFingerprint, first: StoredFingerprint, settings: DedupeSettings
+) -> bool:
+    """Whether a stored claim on ``first``'s content stands against it: another article's, and
+    within the window (an older claim is taken over)."""
+    return claim.article_id != first.article_id and within_window(claim.time, first.time, settings)
+
+
 def decide_and_save(
     probes: list[Probe], store: FingerprintStore, settings: DedupeSettings
 ) -> list[StoredFingerprint]:

@@ -34,7 +34,7 @@ from elasticsearch.helpers import bulk, scan
 
 from newsflow.index import ElasticsearchUnavailable, client
 from newsflow.settings import DedupeSettings, ElasticsearchSettings
-from pipeline.dedupe import Probe, StoredFingerprint, shares_a_key, within_window
+from pipeline.dedupe import Probe, StoredFingerprint, rival_claim, shares_a_key, within_window
 from pipeline.elasticsearch_sink import retry_delays
 
 _LOG = logging.getLogger("newsflow.pipeline")
@@ -242,8 +242,7 @@ class ElasticsearchFingerprints:
         lost = {
             content: claim
             for content, claim in current.items()
-            if claim.article_id != mine[content].article_id
-            and within_window(claim.time, mine[content].time, self._dedupe)
+            if rival_claim(claim, mine[content], self._dedupe)
         }
         # Ours already, out of the window, or evicted meanwhile: (re)write it as ours.
         ours = [self._claim_action("index", mine[c]) for c in taken if c not in lost]
@@ -361,11 +360,7 @@ class MemoryFingerprints:
         lost = {}
         for first in firsts:
             claim = self._claims.get(first.content_hash)
-            if (
-                claim is not None
-                and claim.article_id != first.article_id
-                and within_window(claim.time, first.time, self._dedupe)
-            ):
+            if claim is not None and rival_claim(claim, first, self._dedupe):
                 lost[first.content_hash] = claim
             else:
                 self._claims[first.content_hash] = first
