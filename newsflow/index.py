@@ -9,8 +9,12 @@ from the versioned index template ``news-v5``; each has its own write alias
 Why route by the document's own date and not through one rolling write alias: the document id is
 the article id, and a re-ingested or replayed article must overwrite its earlier copy. Behind a
 rollover alias, a replay after the month changed would put a second copy into the new index.
-Routed by publication date, every version of an article lands in the same index, so replays stay
-idempotent, time-range searches skip whole indices, and retention is dropping old periods.
+An article's period is chosen once, when it is first stored (publication date, else fetch time),
+and every later version is written where the article already lives (``place``), even when its
+dates now point elsewhere (a page re-fetched next month, a corrected publication date): one
+document per article id behind the read alias, whatever month its versions fall in. Readers by
+id search the alias (``stored_copies``, ``stored_sources``): a GET or ``mget`` on an alias that
+spans several indices is refused.
 
 A mapping change is a new template version. ``migrate`` creates the new version's indices, moves
 each write alias to them (new writes land there from that moment), copies the old documents that
@@ -37,6 +41,8 @@ from newsflow.settings import ElasticsearchSettings
 #: Package data, so an installed newsflow finds the template its writer matches.
 INDEX_DEFINITION = Path(__file__).with_name("news-index.json")
 _MIGRATION_CHUNK = 500
+#: Elasticsearch's default ``index.max_result_window``: one id lookup returns at most this many.
+_MAX_COPIES_RETURNED = 10_000
 #: A publication date this far after the fetch is the source's mistake; the fetch time is used.
 _FUTURE_TOLERANCE = timedelta(days=1)
 #: Above Elastic's built-in templates (priority 100, e.g. ``logs-*-*``), so any alias works.
@@ -44,6 +50,11 @@ _TEMPLATE_PRIORITY_BASE = 200
 _INDEX_NAME = re.compile(r"^(?P<alias>.+)-v(?P<version>\d+)(?:-(?P<period>\d{4}(?:\.\d{2})?))?$")
 
 Progress = Callable[[str], None]
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class ElasticsearchUnavailable(NewsflowError):
@@ -149,16 +160,143 @@ def with_derived_fields(document: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def index_action(
-    settings: ElasticsearchSettings, doc_id: str, document: Mapping[str, Any]
+    settings: ElasticsearchSettings,
+    doc_id: str,
+    document: Mapping[str, Any],
+    period: str | None = None,
 ) -> dict[str, Any]:
-    """A bulk action writing ``document`` through the write alias of its period."""
-    period = period_of(document, settings.index_period)
+    """A bulk action writing ``document`` through the write alias of ``period`` (else its own)."""
     return {
         "_op_type": "index",
-        "_index": write_alias(settings.index_alias, period),
+        "_index": write_alias(
+            settings.index_alias, period or period_of(document, settings.index_period)
+        ),
         "_id": doc_id,
         "_source": document,
     }
+
+
+# -- where an article lives -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where to write an article: the period whose write alias takes it, and copies to delete."""
+
+    period: str
+    strays: tuple[str, ...] = ()  # concrete indices holding a second copy of it
+
+
+def place(alias: str, period: str, stored_in: Iterable[str]) -> Placement:
+    """Where an article whose document falls in ``period`` goes, given the indices holding it.
+
+    New: its own period. Stored: where it is, so a later version never becomes a second document
+    in another month. Stored twice (by versions before this rule): the earliest period stays and
+    the other copies go, so the choice is the same on every retry. Stored only in an older mapping
+    version (during ``migrate``): that period, whose write alias already leads to this version.
+    """
+    current: list[str] = []
+    older: list[str] = []
+    for index in stored_in:
+        parsed = parse_index_name(alias, index)
+        if parsed is None or parsed[1] is None:
+            continue  # not ours, or the unpartitioned index of versions before 4
+        (current if parsed[0] == mapping_version() else older).append(parsed[1])
+    if current:
+        keep = min(current)
+        strays = sorted({concrete_index_name(alias, p) for p in current if p != keep})
+        return Placement(keep, tuple(strays))
+    return Placement(min(older) if older else period)
+
+
+def write_actions(
+    settings: ElasticsearchSettings,
+    documents: Iterable[tuple[str, Mapping[str, Any]]],
+    stored: Mapping[str, Iterable[str]],
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Bulk actions for ``(id, document)`` pairs, and the period each id is written to.
+
+    ``stored`` maps ids to the indices holding them. Every version of one id in the batch goes to
+    the same period (the first version's, when the article is new). Deletes of stray copies come
+    after the writes, so a failure between them leaves two copies for the retry to settle, never
+    none.
+    """
+    alias = settings.index_alias
+    periods: dict[str, str] = {}
+    writes: list[dict[str, Any]] = []
+    deletes: list[dict[str, Any]] = []
+    for doc_id, document in documents:
+        if doc_id not in periods:
+            placement = place(
+                alias, period_of(document, settings.index_period), stored.get(doc_id, ())
+            )
+            periods[doc_id] = placement.period
+            deletes.extend(
+                {"_op_type": "delete", "_index": index, "_id": doc_id} for index in placement.strays
+            )
+        writes.append(index_action(settings, doc_id, document, periods[doc_id]))
+    return writes + deletes, periods
+
+
+def lookup_targets(alias: str) -> str:
+    """The read alias and this version's indices, which ``migrate`` fills before the alias moves."""
+    return f"{alias},{template_name(alias)}-*"
+
+
+def stored_copies(
+    es: Elasticsearch, alias: str, ids: Iterable[str], fields: list[str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Every stored copy of each id (hits with ``_index``, and ``_source`` with ``fields``), in one
+    search.
+
+    Searches see what the last refresh made visible (``refresh``); errors are the caller's to
+    handle, since an unanswered lookup must never pass for "not stored".
+    """
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    response = es.search(
+        index=lookup_targets(alias),
+        query={"ids": {"values": wanted}},
+        size=_MAX_COPIES_RETURNED,
+        track_total_hits=True,
+        **({"source_includes": fields} if fields else {"source": False}),
+        ignore_unavailable=True,
+        allow_no_indices=True,
+    )
+    hits = response["hits"]["hits"]
+    if response["hits"]["total"]["value"] > len(hits):
+        raise NewsflowError(
+            f"{response['hits']['total']['value']} copies of {len(wanted)} ids in {alias!r}, more "
+            f"than one search returns ({len(hits)}); look them up in smaller batches"
+        )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for hit in hits:
+        found.setdefault(hit["_id"], []).append(hit)
+    return found
+
+
+def stored_sources(
+    es: Elasticsearch, alias: str, ids: Iterable[str], fields: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The stored ``fields`` of each id, read from the copy the writer keeps (``place``)."""
+    return {
+        doc_id: _kept_copy(alias, hits).get("_source", {})
+        for doc_id, hits in stored_copies(es, alias, ids, fields).items()
+    }
+
+
+def _kept_copy(alias: str, hits: list[dict[str, Any]]) -> dict[str, Any]:
+    kept = place(alias, "", (hit["_index"] for hit in hits)).period
+    return next(
+        (hit for hit in hits if (parse_index_name(alias, hit["_index"]) or (0, None))[1] == kept),
+        hits[0],
+    )
+
+
+def refresh(es: Elasticsearch, alias: str) -> None:
+    """Make every acknowledged write visible to ``stored_copies``, which searches."""
+    es.indices.refresh(index=lookup_targets(alias), ignore_unavailable=True, allow_no_indices=True)
 
 
 # -- connection -----------------------------------------------------------------------------------
@@ -274,7 +412,7 @@ def _outdated(alias: str, indices: Iterable[str]) -> IndexOutdated:
     )
 
 
-def ensure_index(es: Elasticsearch, settings: ElasticsearchSettings) -> str:
+def ensure_index(es: Elasticsearch, settings: ElasticsearchSettings, now: Clock = _utc_now) -> str:
     """Install the template, make sure the read alias exists; refuse outdated indices."""
     alias = settings.index_alias
     try:
@@ -284,8 +422,8 @@ def ensure_index(es: Elasticsearch, settings: ElasticsearchSettings) -> str:
         if outdated:
             raise _outdated(alias, outdated)
         if not behind:  # an empty index for now, so searches and health checks find the alias
-            now = datetime.now(UTC).isoformat()
-            ensure_period(es, settings, period_of({"fetched_at": now}, settings.index_period))
+            today = {"fetched_at": now().isoformat()}
+            ensure_period(es, settings, period_of(today, settings.index_period))
     except TransportError as exc:
         raise _unreachable(settings, exc) from exc
     return alias
@@ -334,18 +472,25 @@ def remove(es: Elasticsearch, alias: str) -> None:
 
 
 def write_documents(
-    es: Elasticsearch, settings: ElasticsearchSettings, documents: Iterable[Mapping[str, Any]]
+    es: Elasticsearch,
+    settings: ElasticsearchSettings,
+    documents: Iterable[Mapping[str, Any]],
+    now: Clock = _utc_now,
 ) -> None:
     """Index documents (each with its ``id``) where the pipeline would, and make them searchable.
 
     For tools, benchmarks and tests that fill an index without running the pipeline.
     """
-    ensure_index(es, settings)
-    actions = [
-        index_action(settings, str(document["id"]), with_derived_fields(document))
-        for document in documents
-    ]
-    for period in {period_of(action["_source"], settings.index_period) for action in actions}:
+    ensure_index(es, settings, now)
+    pairs = [(str(document["id"]), with_derived_fields(document)) for document in documents]
+    refresh(es, settings.index_alias)
+    stored = stored_copies(es, settings.index_alias, (doc_id for doc_id, _ in pairs))
+    actions, periods = write_actions(
+        settings,
+        pairs,
+        {doc_id: [hit["_index"] for hit in hits] for doc_id, hits in stored.items()},
+    )
+    for period in set(periods.values()):
         ensure_period(es, settings, period)
     bulk(es, actions, refresh=True)
 
@@ -439,7 +584,14 @@ class _Copier:
         alias = self._settings.index_alias
         for hit in hits:
             source = hit["_source"]
-            period = period_of(source, self._settings.index_period)
+            # Where the article lives, not where its dates point (``place``): the pipeline writes
+            # its new versions there during the copy, and the copy must meet them, not pass them.
+            parsed = parse_index_name(alias, hit["_index"])
+            period = (
+                parsed[1]
+                if parsed and parsed[1]
+                else period_of(source, self._settings.index_period)
+            )
             if period not in self._ready:
                 self._ensure_target(period)
             yield {

@@ -23,19 +23,18 @@ from __future__ import annotations
 
 import base64
 import logging
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
-from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.helpers import bulk, scan
 
 from newsflow.index import ElasticsearchUnavailable, client
 from newsflow.settings import DedupeSettings, ElasticsearchSettings
 from pipeline.dedupe import Probe, StoredFingerprint, rival_claim, shares_a_key, within_window
-from pipeline.elasticsearch_sink import retry_delays
+from pipeline.elasticsearch_sink import retry_within_budget
 
 _LOG = logging.getLogger("newsflow.pipeline")
 T = TypeVar("T")
@@ -290,26 +289,7 @@ class ElasticsearchFingerprints:
 
     def _retry(self, call: Callable[[], T]) -> T:
         """Retry connection failures and overload within the budget, then fail the bundle."""
-        delays = retry_delays(self._settings.retry_budget_seconds)
-        while True:
-            try:
-                return call()
-            except (TransportError, ApiError) as exc:
-                status = getattr(getattr(exc, "meta", None), "status", None)
-                if isinstance(exc, ApiError) and status not in (429, 502, 503, 504):
-                    # Our request, not an article, is wrong: fail the bundle, dead-letter nothing.
-                    raise ElasticsearchUnavailable(
-                        f"the dedupe store {self._index} refused a request: {exc}"
-                    ) from exc
-                delay = next(delays, None)
-                if delay is None:
-                    raise ElasticsearchUnavailable(
-                        f"dedupe store at {self._settings.url} unavailable after "
-                        f"{self._settings.retry_budget_seconds:.0f}s: {exc}; offsets were not "
-                        "committed, restart the pipeline once Elasticsearch is healthy"
-                    ) from exc
-                _LOG.warning("dedupe store unavailable (%s); retrying in %.0fs", exc, delay)
-                time.sleep(delay)
+        return retry_within_budget(call, self._settings, f"the dedupe store {self._index}")
 
 
 class MemoryFingerprints:

@@ -7,6 +7,12 @@ the reason, and transient failures (connection errors, 5xx, 429s that outlived t
 retried with capped backoff within ``elasticsearch.retry_budget_seconds``; past that the stage
 raises, the bundle fails and no offset is committed. ``_id`` = article id makes every retry and
 every replay an overwrite, never a duplicate.
+
+The news index is one index per month, so "overwrite" needs to know where the article already
+lives: each batch asks with one search (``stored_copies``), and writes every article where it is
+stored (``newsflow.index.place``), whatever month its new version's dates point to. A search sees
+only refreshed writes, so each bundle starts with a refresh (any worker may have written the
+article in the bundle before), and the sink remembers where it wrote during the bundle.
 """
 
 from __future__ import annotations
@@ -14,23 +20,25 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import apache_beam as beam
-from elasticsearch import Elasticsearch, TransportError
+from elasticsearch import ApiError, Elasticsearch, TransportError
 from elasticsearch.helpers import streaming_bulk
 
 from newsflow.index import (
     ElasticsearchUnavailable,
     client,
+    concrete_index_name,
     ensure_index,
     ensure_period,
-    index_action,
-    period_of,
+    refresh,
+    stored_copies,
     with_derived_fields,
+    write_actions,
 )
 from newsflow.settings import ElasticsearchSettings
 from pipeline import metrics
@@ -42,6 +50,7 @@ from pipeline.stage import Batch
 STAGE = "index"
 _MAX_BACKOFF_SECONDS = 30.0
 _LOG = logging.getLogger("newsflow.pipeline")
+T = TypeVar("T")
 
 
 def to_document(item: EnrichedArticle, indexed_at: datetime) -> dict[str, Any]:
@@ -87,12 +96,6 @@ def _provenance(translation: Translation) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v not in ("", [])}
 
 
-def to_action(
-    item: EnrichedArticle, settings: ElasticsearchSettings, indexed_at: datetime
-) -> dict[str, Any]:
-    return index_action(settings, item.article.id, to_document(item, indexed_at))
-
-
 def retry_delays(budget_seconds: float, cap: float = _MAX_BACKOFF_SECONDS) -> Iterator[float]:
     """Capped exponential backoff (1, 2, 4, ... s) ending before ``budget_seconds`` are spent.
 
@@ -104,6 +107,32 @@ def retry_delays(budget_seconds: float, cap: float = _MAX_BACKOFF_SECONDS) -> It
         yield delay
         waited += delay
         delay = min(delay * 2, cap)
+
+
+def retry_within_budget(call: Callable[[], T], settings: ElasticsearchSettings, what: str) -> T:
+    """``call()``, retrying connection failures and overload within the budget; then fail the
+    bundle (``ElasticsearchUnavailable``: offsets stay uncommitted, nothing is dead-lettered).
+
+    For a stage's own requests, which no single article caused. ``what`` names the caller in the
+    messages ("the dedupe store news-dedupe").
+    """
+    delays = retry_delays(settings.retry_budget_seconds)
+    while True:
+        try:
+            return call()
+        except (TransportError, ApiError) as exc:
+            status = getattr(getattr(exc, "meta", None), "status", None)
+            if isinstance(exc, ApiError) and status not in (429, 502, 503, 504):
+                raise ElasticsearchUnavailable(f"{what} refused a request: {exc}") from exc
+            delay = next(delays, None)
+            if delay is None:
+                raise ElasticsearchUnavailable(
+                    f"{what} at {settings.url} unavailable after "
+                    f"{settings.retry_budget_seconds:.0f}s: {exc}; offsets were not "
+                    "committed, restart the pipeline once Elasticsearch is healthy"
+                ) from exc
+            _LOG.warning("%s unavailable (%s); retrying in %.0fs", what, exc, delay)
+            time.sleep(delay)
 
 
 def is_transient(status: int | str) -> bool:
@@ -123,18 +152,26 @@ def classify_results(
 ) -> BulkOutcome:
     """Match bulk results to the articles sent (by ``_id``, in order) and sort them three ways.
 
-    Articles without a result (the call broke off) are left for retry.
+    Articles without a result (the call broke off) are left for retry, and so are articles whose
+    stray copy in another month could not be deleted (already gone, 404, is fine): the retry
+    writes them again where they are and deletes the copy again.
     """
     waiting: dict[str, list[EnrichedArticle]] = {}
     for item in batch:
         waiting.setdefault(item.article.id, []).append(item)
     outcome = BulkOutcome()
+    written: list[EnrichedArticle] = []
+    unsettled: set[str] = set()
     for ok, info in results:
-        result = next(iter(info.values()))
-        item = waiting[result["_id"]].pop(0)
+        ((operation, result),) = info.items()
         status = result.get("status", "N/A")
+        if operation == "delete":
+            if not ok and status != 404:
+                unsettled.add(result["_id"])
+            continue
+        item = waiting[result["_id"]].pop(0)
         if ok:
-            outcome.acknowledged.append(item.origin)
+            written.append(item)
         elif is_transient(status):
             outcome.retry.append(item)
         else:
@@ -149,6 +186,11 @@ def classify_results(
                 )
             )
     outcome.retry.extend(item for items in waiting.values() for item in items)
+    for item in written:
+        if item.article.id in unsettled:
+            outcome.retry.append(item)
+        else:
+            outcome.acknowledged.append(item.origin)
     return outcome
 
 
@@ -159,6 +201,8 @@ class IndexDocuments(beam.DoFn):
         self._settings = settings
         self._es: Elasticsearch | None = None
         self._periods: set[str] = set()  # periods whose index and write alias exist
+        self._written: dict[str, str] = {}  # article id -> index, written in this bundle
+        self._refreshed = False  # in this bundle
 
     def setup(self) -> None:
         """Connect and create the index, waiting within the budget for Elasticsearch to be up."""
@@ -177,14 +221,20 @@ class IndexDocuments(beam.DoFn):
                     ) from exc
                 time.sleep(delay)
 
+    def start_bundle(self) -> None:
+        self._written, self._refreshed = {}, False
+
     def _bulk(self, batch: list[EnrichedArticle]) -> BulkOutcome:
         assert self._es is not None
         started = time.perf_counter()
         indexed_at = datetime.now(UTC)
         results: list[tuple[bool, dict[str, Any]]] = []
-        actions = [to_action(item, self._settings, indexed_at) for item in batch]
+        documents = [(item.article.id, to_document(item, indexed_at)) for item in batch]
+        periods: dict[str, str] = {}
         try:
-            self._ensure_periods(actions)
+            stored = self._stored_in([doc_id for doc_id, _ in documents])
+            actions, periods = write_actions(self._settings, documents, stored)
+            self._ensure_periods(periods.values())
             for result in streaming_bulk(
                 self._es,
                 actions,
@@ -197,17 +247,40 @@ class IndexDocuments(beam.DoFn):
                 require_alias=True,  # a missing alias is an error, never a new stray index
             ):
                 results.append(result)
-        except TransportError:
-            pass  # whatever has no result yet is retried by the caller
+        except (TransportError, ApiError) as exc:
+            # Whatever has no result yet is retried by the caller; a failed lookup writes nothing.
+            _LOG.warning("indexing interrupted: %s", exc, extra={"stage": STAGE})
+            if not periods:
+                metrics.lookup_failed(STAGE, type(exc).__name__)
         outcome = classify_results(batch, results)
+        alias = self._settings.index_alias
+        for item in batch:
+            if item.origin in outcome.acknowledged:
+                self._written[item.article.id] = concrete_index_name(
+                    alias, periods[item.article.id]
+                )
         metrics.bulk_request(time.perf_counter() - started, retry=bool(outcome.retry))
         return outcome
 
-    def _ensure_periods(self, actions: list[dict[str, Any]]) -> None:
+    def _stored_in(self, ids: list[str]) -> dict[str, list[str]]:
+        """The indices holding each article: this bundle's writes, then one search for the rest."""
+        assert self._es is not None
+        alias = self._settings.index_alias
+        unknown = [doc_id for doc_id in ids if doc_id not in self._written]
+        if unknown and not self._refreshed:
+            refresh(self._es, alias)  # writes of earlier bundles, by any worker, become visible
+            self._refreshed = True
+        found = stored_copies(self._es, alias, unknown)
+        stored = {doc_id: [hit["_index"] for hit in hits] for doc_id, hits in found.items()}
+        stored.update(
+            {doc_id: [self._written[doc_id]] for doc_id in ids if doc_id in self._written}
+        )
+        return stored
+
+    def _ensure_periods(self, periods: Iterable[str]) -> None:
         """Create the index of a period seen for the first time (a new month, an old article)."""
         assert self._es is not None
-        for action in actions:
-            period = period_of(action["_source"], self._settings.index_period)
+        for period in periods:
             if period not in self._periods:
                 ensure_period(self._es, self._settings, period)
                 self._periods.add(period)

@@ -199,6 +199,12 @@ def retried(stage: str, error_class: str, count: int) -> None:
     beam.metrics.Metrics.counter(stage, "retried").inc(count)
 
 
+def lookup_failed(stage: str, reason: str) -> None:
+    """A stage could not read what the index holds for its articles (``lookup:<reason>``)."""
+    ERRORS.labels(stage, f"lookup:{reason}").inc()
+    beam.metrics.Metrics.counter(stage, "lookup_failed").inc()
+
+
 def sanitized(stage: str, markup: Iterable[str], invisible: Iterable[str]) -> None:
     """An article's fields that held markup or invisible characters, now removed."""
     for removed, fields in (("markup", markup), ("invisible", invisible)):

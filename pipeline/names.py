@@ -20,8 +20,10 @@ from typing import Protocol
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from newsflow.index import client
+from newsflow.index import ElasticsearchUnavailable, client, stored_sources
 from newsflow.settings import ElasticsearchSettings, NameSettings
+from pipeline import metrics
+from pipeline.elasticsearch_sink import retry_within_budget
 from pipeline.enriched import EnrichedArticle, Entity
 from pipeline.entities import LongerNames, citation_order, person_roots, short_for
 
@@ -283,21 +285,26 @@ class IndexedPeople:
         return {bucket["key"]: bucket["doc_count"] for bucket in buckets}
 
     def people_of(self, article_ids: list[str]) -> dict[str, set[str]]:
+        """The people each article was indexed with, read from the copy the sink keeps.
+
+        Unlike the book, this is what keeps a replay from renaming anyone, so an index that does
+        not answer is retried within the budget and then fails the bundle (nothing committed).
+        """
         if not article_ids:
             return {}
+        alias = self._settings.index_alias
         try:
-            response = self._client().mget(
-                index=self._settings.index_alias,
-                ids=article_ids,
-                source_includes=["entities.PERSON"],
+            stored = retry_within_budget(
+                lambda: stored_sources(self._client(), alias, article_ids, ["entities.PERSON"]),
+                self._settings,
+                f"the index {alias!r} (the people of indexed articles)",
             )
-        except (ApiError, TransportError) as exc:
-            _LOG.debug("indexed people unavailable: %s", exc)
-            return {}
+        except ElasticsearchUnavailable as exc:
+            metrics.lookup_failed(NameCompletion.name, type(exc.__cause__ or exc).__name__)
+            raise
         return {
-            doc["_id"]: set(doc["_source"].get("entities", {}).get("PERSON", []))
-            for doc in response["docs"]
-            if doc.get("found")
+            doc_id: set(source.get("entities", {}).get("PERSON", []))
+            for doc_id, source in stored.items()
         }
 
     def _client(self) -> Elasticsearch:

@@ -3,7 +3,10 @@
 The per-worker cache in ``pipeline.translation`` dies with the process; the index does not. For
 each batch the translation stage asks for the stored translation of the same article ids and
 reuses it when its content key (language, text, engine and version) still matches. This is an
-optimisation: when Elasticsearch cannot answer, the stage simply translates.
+optimisation: when Elasticsearch cannot answer, the stage translates, and says so (a warning and
+``newsflow_pipeline_errors_total{error_class="lookup:..."}``). The read alias spans one index per
+month, so the lookup is a search by id (``stored_sources``): it sees what the index has refreshed,
+about a second behind the writes.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from newsflow.index import client
+from newsflow.errors import NewsflowError
+from newsflow.index import client, stored_sources
 from newsflow.settings import ElasticsearchSettings
+from pipeline import metrics
 from pipeline.enriched import Translation
 
 _LOG = logging.getLogger(__name__)
 _FIELDS = ["title_en", "body_en", "translation"]
+_STAGE = "translation"
 
 
 def stored_translation(source: dict[str, Any]) -> Translation | None:
@@ -51,14 +57,13 @@ class IndexedTranslations:
         if self._es is None:
             self._es = client(self._settings)
         try:
-            response = self._es.mget(
-                index=self._settings.index_alias, ids=ids, source_includes=_FIELDS
-            )
-        except (ApiError, TransportError) as exc:  # no index yet, or unreachable: just translate
-            _LOG.debug("translation memory unavailable: %s", exc)
+            stored = stored_sources(self._es, self._settings.index_alias, ids, _FIELDS)
+        except (ApiError, TransportError, NewsflowError) as exc:
+            _LOG.warning("translation memory did not answer, translating again: %s", exc)
+            metrics.lookup_failed(_STAGE, type(exc).__name__)
             return {}
-        found = {}
-        for doc in response["docs"]:
-            if doc.get("found") and (stored := stored_translation(doc["_source"])) is not None:
-                found[doc["_id"]] = stored
-        return found
+        return {
+            doc_id: translation
+            for doc_id, source in stored.items()
+            if (translation := stored_translation(source)) is not None
+        }

@@ -14,6 +14,8 @@ from newsflow.index import (
     original_language_fields,
     parse_index_name,
     period_of,
+    place,
+    write_actions,
     write_alias,
 )
 from newsflow.settings import ElasticsearchSettings
@@ -85,3 +87,54 @@ def test_every_analyzed_language_has_an_analyzer_with_a_hunspell_dictionary() ->
         assert chain[-1] == "lowercase", "Hunspell sees the original case (German nouns)"
     assert {"es_ES", "pt_PT", "fr_FR", "de_DE"} <= hunspell_locales()
     assert definition["mappings"]["_source"]["excludes"] == ["original"]
+
+
+def current(period: str) -> str:
+    return concrete_index_name("news", period)
+
+
+def older(period: str) -> str:
+    return concrete_index_name("news", period, mapping_version() - 1)
+
+
+@pytest.mark.parametrize(
+    ("stored_in", "period", "strays"),
+    [
+        ([], "2026.12", []),  # new: the period of its own dates
+        ([current("2026.11")], "2026.11", []),  # stored: stays where it is
+        # stored twice (before this rule): the earliest stays, the others are deleted
+        ([current("2026.12"), current("2026.11")], "2026.11", [current("2026.12")]),
+        ([older("2026.10")], "2026.10", []),  # during a migration: the period it lives in
+        ([older("2026.10"), current("2026.11")], "2026.11", []),
+        (["news-v3", "other-v5-2026.01"], "2026.12", []),  # not a period of ours: ignored
+    ],
+)
+def test_place_keeps_an_article_where_it_is_stored(
+    stored_in: list[str], period: str, strays: list[str]
+) -> None:
+    placement = place("news", "2026.12", stored_in)
+    assert placement.period == period
+    assert list(placement.strays) == strays
+
+
+def test_write_actions_write_every_version_of_an_article_to_one_index() -> None:
+    settings = ElasticsearchSettings(index_alias="news")
+    undated = {"fetched_at": "2026-12-07T10:00:00+00:00"}
+    refetched = {"fetched_at": "2026-12-08T10:00:00+00:00"}
+    documents = [
+        ("a", undated),  # first fetched in November: stays there
+        ("b", undated),  # new, twice in one batch across a month's end: one period
+        ("b", {"fetched_at": "2027-01-01T00:00:01+00:00"}),
+        ("c", refetched),  # stored twice by an older release: one copy is deleted
+    ]
+    stored = {"a": [current("2026.11")], "c": [current("2026.12"), current("2026.11")]}
+    actions, periods = write_actions(settings, documents, stored)
+    assert periods == {"a": "2026.11", "b": "2026.12", "c": "2026.11"}
+    assert [(a["_op_type"], a["_index"], a["_id"]) for a in actions] == [
+        ("index", "news-write-2026.11", "a"),
+        ("index", "news-write-2026.12", "b"),
+        ("index", "news-write-2026.12", "b"),
+        ("index", "news-write-2026.11", "c"),
+        ("delete", current("2026.12"), "c"),  # after the writes: never zero copies
+    ]
+    assert actions[0]["_source"] is undated

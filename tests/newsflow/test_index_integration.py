@@ -31,6 +31,7 @@ from tests.conftest import newsflow_cli
 pytestmark = pytest.mark.integration
 
 NOVEMBER = "2026-11-26T10:00:00Z"
+IN_NOVEMBER = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)  # the clock, where the test sets "now"
 
 
 def doc(number: int, fetched_at: str = NOVEMBER, **fields: Any) -> dict[str, Any]:
@@ -77,8 +78,11 @@ def test_documents_go_to_the_index_of_their_month_behind_one_read_alias(
         doc(2, published_at="2025-03-30T10:00:00Z"),
         doc(3),  # no publication date: November, when it was fetched
     ]
-    write_documents(es, isolated.elasticsearch, documents)
+    write_documents(es, isolated.elasticsearch, documents, now=lambda: IN_NOVEMBER)
     write_documents(es, isolated.elasticsearch, documents[:1])  # again: overwritten in place
+    # Fetched again in December, or its publication date corrected: it stays where it is.
+    write_documents(es, isolated.elasticsearch, [doc(3, fetched_at="2026-12-07T10:00:00Z")])
+    write_documents(es, isolated.elasticsearch, [{**documents[0], "published_at": NOVEMBER}])
     by_index = {
         name: es.count(index=name)["count"]
         for name in status(es, isolated.elasticsearch).read_indices
@@ -186,6 +190,18 @@ def test_migration_under_a_running_writer_loses_nothing(
     assert es.count(index=alias)["count"] == 3000 + len(written)
     assert not es.indices.exists_alias(name=alias, index=old)
     assert migrate(es, isolated.elasticsearch) == status(es, isolated.elasticsearch)  # no-op
+
+
+def test_migration_keeps_each_article_in_the_month_it_lives_in(
+    isolated: Settings, es: Elasticsearch
+) -> None:
+    """A page first stored in November and re-fetched in December lives in November; the copy
+    must not move it, or the pipeline's writes during the copy would make a second document."""
+    alias = isolated.elasticsearch.index_alias
+    old_index(es, alias, [doc(1, fetched_at="2026-12-07T10:00:00Z")], "2026.11")
+    state = migrate(es, isolated.elasticsearch)
+    assert state.read_indices == [concrete_index_name(alias, "2026.11")]
+    assert es.count(index=alias)["count"] == 1
 
 
 def test_migration_from_the_single_index_spreads_documents_by_month(

@@ -11,13 +11,11 @@ import pytest
 
 from newsflow.article import Article
 from newsflow.index import index_definition
-from newsflow.settings import ElasticsearchSettings
 from pipeline.dead_letter import DeadLetter
 from pipeline.elasticsearch_sink import (
     classify_results,
     is_transient,
     retry_delays,
-    to_action,
     to_document,
 )
 from pipeline.enriched import EnrichedArticle, Entity, LanguageGuess, Translation
@@ -141,19 +139,6 @@ def test_to_document_fits_the_strict_index_mapping(item: EnrichedArticle) -> Non
         assert set(texts) <= set(properties["original"]["properties"][language]["properties"])
 
 
-def test_to_action_writes_through_the_alias_of_the_publication_month() -> None:
-    item = full_item()  # published 2026-07-09, fetched 2026-11-26
-    action = to_action(item, ElasticsearchSettings(index_alias="news"), INDEXED)
-    assert action == {
-        "_op_type": "index",
-        "_index": "news-write-2026.07",
-        "_id": item.article.id,
-        "_source": to_document(item, INDEXED),
-    }
-    yearly = ElasticsearchSettings(index_alias="news", index_period="year")
-    assert to_action(enriched(0), yearly, INDEXED)["_index"] == "news-write-2026"
-
-
 def test_original_text_gets_its_language_field_only_for_analyzed_languages() -> None:
     portuguese = enriched(1, title="Cimeira da NATO", language=LanguageGuess("pt", 0.99))
     document = to_document(portuguese, INDEXED)
@@ -258,3 +243,27 @@ def test_same_id_twice_is_matched_in_order() -> None:
 def test_retry_delays_double_up_to_the_cap_and_stop_within_the_budget() -> None:
     assert list(retry_delays(100, cap=8)) == [1, 2, 4] + [8] * 11
     assert list(retry_delays(0.5)) == []
+
+
+def deleted(item: EnrichedArticle, status: int) -> tuple[bool, dict[str, Any]]:
+    ok = 200 <= status < 300
+    return ok, {"delete": {"_index": "news-v5-2026.12", "_id": item.article.id, "status": status}}
+
+
+def test_an_article_whose_stray_copy_was_not_deleted_is_written_again() -> None:
+    """Two copies left by an older release: the write and the delete of the other both count."""
+    moved, gone, stuck = (enriched(n, title=f"story {n}") for n in range(3))
+    outcome = classify_results(
+        [moved, gone, stuck],
+        [
+            result(moved, 200),
+            result(gone, 200),
+            result(stuck, 200),
+            deleted(moved, 200),
+            deleted(gone, 404),  # already gone: settled
+            deleted(stuck, 503),
+        ],
+    )
+    assert outcome.acknowledged == [moved.origin, gone.origin]
+    assert outcome.retry == [stuck]
+    assert outcome.rejected == []

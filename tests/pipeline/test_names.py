@@ -7,11 +7,14 @@ import pytest
 
 from connectors.files import parse_plain_text
 from newsflow.article import Article
-from newsflow.settings import NameSettings, TranslationSettings
+from newsflow.index import ElasticsearchUnavailable
+from newsflow.settings import ElasticsearchSettings, NameSettings, TranslationSettings
+from pipeline import metrics
 from pipeline.enriched import EnrichedArticle, Entity, LanguageGuess, facets
 from pipeline.entities import EntityExtraction, short_for
 from pipeline.kafka_source import Origin
 from pipeline.names import (
+    IndexedPeople,
     NameBook,
     NameCompletion,
     as_indexed,
@@ -269,3 +272,16 @@ def test_as_indexed_completes_only_to_an_unambiguous_indexed_name() -> None:
     entities = (person("Recep Tayyip", 0), person("Erdogan", 5), person("Biden", 9))
     completed = as_indexed(entities, {ERDOGAN, "Joe Biden", "Hunter Biden"})
     assert [(e.name, e.mentions) for e in completed] == [(ERDOGAN, 2), ("Biden", 1)]
+
+
+def test_an_index_that_does_not_answer_fails_the_bundle_instead_of_renaming(
+    closed_port: int,
+) -> None:
+    """Without the people an article was indexed with, a replay could rename them: no guessing."""
+    url = f"http://127.0.0.1:{closed_port}"
+    settings = ElasticsearchSettings(url=url, retry_budget_seconds=0.5)
+    labels = {"stage": "names", "error_class": "lookup:ConnectionError"}
+    before = metrics.REGISTRY.get_sample_value("newsflow_pipeline_errors_total", labels) or 0
+    with pytest.raises(ElasticsearchUnavailable, match="people of indexed articles"):
+        IndexedPeople(settings).people_of(["a"])
+    assert metrics.REGISTRY.get_sample_value("newsflow_pipeline_errors_total", labels) == before + 1

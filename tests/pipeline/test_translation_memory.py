@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from pipeline.translation_memory import stored_translation
+import logging
+
+import pytest
+
+from newsflow.settings import ElasticsearchSettings
+from pipeline import metrics
+from pipeline.translation_memory import IndexedTranslations, stored_translation
 
 
 def test_a_translated_document_gives_back_its_translation() -> None:
@@ -29,3 +35,15 @@ def test_untranslated_or_keyless_documents_give_nothing() -> None:
     assert stored_translation({"translation": {"status": "not_needed"}}) is None
     assert stored_translation({"translation": {"status": "translated"}}) is None
     assert stored_translation({}) is None
+
+
+def test_an_index_that_does_not_answer_is_a_warning_and_a_count_not_an_empty_memory(
+    closed_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = ElasticsearchSettings(url=f"http://127.0.0.1:{closed_port}")
+    labels = {"stage": "translation", "error_class": "lookup:ConnectionError"}
+    before = metrics.REGISTRY.get_sample_value("newsflow_pipeline_errors_total", labels) or 0
+    with caplog.at_level(logging.WARNING):
+        assert IndexedTranslations(settings)(["a"]) == {}  # the stage translates
+    assert metrics.REGISTRY.get_sample_value("newsflow_pipeline_errors_total", labels) == before + 1
+    assert "translation memory did not answer" in caplog.text
