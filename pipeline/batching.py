@@ -22,6 +22,8 @@ import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
+Record = beam.typehints.TypeVariable("Record")
+
 
 def batch_ready(buffered: int, emitted: bool, batch_size: int, edge_size: int) -> int:
     """How many of the ``buffered`` records to emit now as one batch; 0: wait for more.
@@ -41,6 +43,11 @@ def last_batches(buffered: int, edge_size: int) -> list[int]:
     return [buffered - edge_size, edge_size]
 
 
+# The methods emit windowed values (``finish_bundle`` has no window of its own), so their
+# annotations cannot tell Beam the element type: Beam 2.77 ignored them (strings, with
+# ``from __future__ import annotations``), 2.78 resolves them and would take ``WindowedValue``.
+@beam.typehints.with_input_types(Record)
+@beam.typehints.with_output_types(beam.typehints.List[Record])
 class BatchBundle(beam.DoFn):
     """Lists of records: small first and last batch of each bundle, full ones between."""
 

@@ -348,10 +348,12 @@ class CommitOffsets(beam.DoFn):
         # Offsets a failed commit left pending stay: the next commit covers them too.
         self._bundle_start = self._committed_records
 
-    def process(self, done: Origin) -> None:
+    def process(self, done: Origin) -> Iterable[None]:
+        """Outputs nothing (Beam 2.78 refuses a ``process`` annotated as returning ``None``)."""
         key = TopicPartition(done.topic, done.partition)
         self._pending[key] = max(done.offset + 1, self._pending.get(key, 0))
         self._committed_records += 1
+        return ()
 
     def finish_bundle(self) -> None:
         if self._pending and self._consumer is not None:

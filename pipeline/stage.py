@@ -104,6 +104,8 @@ class _Submitted:
     window: Any
 
 
+# Its methods emit windowed values; Beam must be told they hold batches (pipeline.batching).
+@beam.typehints.with_output_types(Batch)
 class RunStageAhead(RunStage):
     """``RunStage`` with the stage in a child process (``StageProcess``), ``ahead`` batches ahead.
 

@@ -8,6 +8,8 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import GlobalWindow
+from apache_beam.typehints import List
+from apache_beam.typehints.decorators import TypeCheckError
 
 from newsflow.settings import NlpSettings
 from pipeline.batching import BatchBundle, batch_ready, last_batches
@@ -70,6 +72,16 @@ def test_every_record_reaches_the_stages_once_through_a_runner() -> None:
     with BeamTestPipeline(runner=FnApiRunner()) as pipeline:
         batches = pipeline | beam.Create(list(range(100))) | beam.ParDo(BatchBundle(32, 8))
         assert_that(batches | beam.FlatMap(lambda batch: batch), equal_to(list(range(100))))
+
+
+def test_beam_knows_the_batches_are_lists_of_the_input_records() -> None:
+    """Not ``WindowedValue``, which the methods' annotations say and Beam 2.78 believed."""
+    pipeline = beam.Pipeline()
+    batches = pipeline | beam.Create([1, 2, 3]) | beam.ParDo(BatchBundle(32, 8))
+    assert batches.element_type == List[int]
+    batches | "Sum" >> beam.Map(sum).with_input_types(list[int])
+    with pytest.raises(TypeCheckError, match=r"applied to a PCollection of type 'List\[.*int.*\]'"):
+        batches | "Upper" >> beam.Map(str.upper).with_input_types(str)
 
 
 def test_edge_batches_larger_than_batches_are_refused() -> None:
