@@ -38,7 +38,10 @@ from kafka.structs import OffsetAndMetadata
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.pipeline_throughput import process_tree
+from connectors.files import read_articles
 from connectors.ingest import ingest_files
+from connectors.publish import ArticlePublisher
+from newsflow.article import Article
 from newsflow.index import (
     client,
     concrete_index_name,
@@ -46,6 +49,7 @@ from newsflow.index import (
     period_of,
     write_alias,
 )
+from newsflow.kafka_topics import ensure_topics
 from newsflow.settings import Settings
 from newsflow.stack import LocalStack
 from tests.conftest import SHARED
@@ -181,6 +185,32 @@ def assert_fully_committed(settings: Settings, produced: list[Produced]) -> None
     committed = committed_offsets(settings)
     ends = end_offsets(produced)
     assert committed == {p: ends.get(p, 0) for p in committed}, (committed, ends)
+
+
+def reset_to_earliest(settings: Settings) -> None:
+    """Commit offset 0 for every partition: the next run replays the whole topic."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        group_id=settings.kafka.consumer_group,
+        enable_auto_commit=False,
+    )
+    try:
+        consumer.commit(
+            {
+                TopicPartition(settings.kafka.raw_topic, p): OffsetAndMetadata(0, "", -1)
+                for p in committed_offsets(settings)
+            }
+        )
+    finally:
+        consumer.close()
+    assert set(committed_offsets(settings).values()) == {0}
+
+
+def stable(document: dict[str, Any]) -> dict[str, Any]:
+    """A document without what a replay may legitimately change."""
+    document = {k: v for k, v in copy.deepcopy(document).items() if k not in REPLAY_VOLATILE}
+    document.get("translation", {}).pop("cached", None)
+    return document
 
 
 # -- the oracle ----------------------------------------------------------------------------------
@@ -410,33 +440,13 @@ def test_6_group_reset_to_earliest_replays_without_changing_the_index(
     before = assert_oracle(isolated, produced).documents
     assert len(before) == ARTICLES
 
-    consumer = KafkaConsumer(
-        bootstrap_servers=isolated.kafka.bootstrap_servers,
-        group_id=isolated.kafka.consumer_group,
-        enable_auto_commit=False,
-    )
-    try:
-        consumer.commit(
-            {
-                TopicPartition(isolated.kafka.raw_topic, p): OffsetAndMetadata(0, "", -1)
-                for p in committed_offsets(isolated)
-            }
-        )
-    finally:
-        consumer.close()
-    assert set(committed_offsets(isolated).values()) == {0}
+    reset_to_earliest(isolated)
 
     replay_seconds = drain(start_pipeline, isolated)
 
     after = assert_oracle(isolated, produced).documents
     assert after.keys() == before.keys()
     assert all(after[i]["indexed_at"] != before[i]["indexed_at"] for i in after), "not replayed"
-
-    def stable(document: dict[str, Any]) -> dict[str, Any]:
-        document = {k: v for k, v in copy.deepcopy(document).items() if k not in REPLAY_VOLATILE}
-        document.get("translation", {}).pop("cached", None)
-        return document
-
     changed = [i for i in after if stable(after[i]) != stable(before[i])]
     assert not changed, f"{len(changed)} documents changed on replay, e.g. {changed[0]}"
     assert_fully_committed(isolated, produced)
@@ -790,3 +800,65 @@ def test_the_ner_process_killed_mid_stream_is_replaced_and_nothing_is_lost(
     log = pipeline.log.read_text()
     assert "the entities process died" in log and "(exit code -9)" in log
     report("NER process kill -9", produced=len(produced), indexed_at_kill=indexed_at_kill)
+
+
+def publish_fetched_at(settings: Settings, files: list[Path], fetched_at: datetime) -> None:
+    """Publish undated articles as a connector fetching them at ``fetched_at`` would."""
+    articles = []
+    for path in files:
+        (article,) = read_articles(path, now=fetched_at)
+        assert isinstance(article, Article), article
+        articles.append(article)
+    ensure_topics(settings.kafka)
+    with ArticlePublisher(settings.kafka) as publisher:
+        results = list(publisher.publish(articles))
+    assert [result.error for result in results] == [None] * len(files)
+
+
+def test_12_a_stream_across_a_month_boundary_keeps_one_document_per_article_on_replay(
+    isolated: Settings, start_pipeline: Callable[..., PipelineProcess]
+) -> None:
+    """Undated pages fetched before and after midnight of 30 November: the month of an article is
+    the one it was first stored in, however often it is fetched again, and a replay of the whole
+    stream changes nothing."""
+    files = corpus_files(ARTICLES // 2)
+    refetched, december_only = files[: ARTICLES // 4], files[ARTICLES // 4 :]
+    publish_fetched_at(isolated, refetched, datetime(2026, 11, 30, 23, 50, tzinfo=UTC))
+    drain(start_pipeline, isolated)
+    # A new process, a new bundle: the November documents are found by the search, not memory.
+    publish_fetched_at(isolated, refetched, datetime(2026, 12, 1, 0, 10, tzinfo=UTC))
+    publish_fetched_at(isolated, december_only, datetime(2026, 12, 1, 0, 10, tzinfo=UTC))
+    drain(start_pipeline, isolated)
+    produced = read_raw(isolated)
+    assert len(produced) == len(refetched) * 2 + len(december_only)
+    before = assert_oracle(isolated, produced).documents
+    assert len(before) == len(files)
+
+    es = client(isolated.elasticsearch)
+    try:
+        alias = isolated.elasticsearch.index_alias
+        by_month = {
+            month: int(es.count(index=concrete_index_name(alias, month))["count"])
+            for month in ("2026.11", "2026.12")
+        }
+    finally:
+        es.close()
+    # Every re-fetched page stayed in November, with the December fetch as its newest version.
+    assert by_month == {"2026.11": len(refetched), "2026.12": len(december_only)}
+    assert {doc["fetched_at"][:10] for doc in before.values()} == {"2026-12-01"}
+
+    reset_to_earliest(isolated)
+    drain(start_pipeline, isolated)  # both versions of each page, now in one run
+
+    after = assert_oracle(isolated, produced).documents
+    changed = [i for i in after if stable(after[i]) != stable(before[i])]
+    assert not changed, f"{len(changed)} documents changed on replay, e.g. {changed[0]}"
+    assert_fully_committed(isolated, produced)
+    report(
+        "12 month boundary",
+        produced=len(produced),
+        documents=len(after),
+        in_november=by_month["2026.11"],
+        in_december=by_month["2026.12"],
+        changed_on_replay=len(changed),
+    )
