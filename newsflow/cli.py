@@ -60,6 +60,26 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+# -- doctor -------------------------------------------------------------------------------------
+
+
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from newsflow.doctor import findings, summary
+
+    results = []
+    for finding in findings(settings, require_services=args.services):
+        results.append(finding)
+        if not args.json:
+            print(finding.line(), flush=True)
+    if args.json:
+        _print_rows([asdict(f) for f in results], as_json=True)
+    else:
+        print(summary(results))
+    return EXIT_FAILURE if any(f.status == "fail" for f in results) else EXIT_OK
+
+
 # -- ingest -------------------------------------------------------------------------------------
 
 
@@ -322,6 +342,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stack.add_argument("--json", action="store_true", help="status as JSON")
     stack.set_defaults(handler=_stack)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check that this machine can run newsflow, with a fix for each problem",
+        description="One line per check: Python, the installed packages against the lock, the "
+        "spaCy models and lingua, the Apertium pairs of the detected languages, Java and Maven "
+        "for the local stack, its ports (free or its own), Kafka and Elasticsearch. Exit 1 if "
+        "anything required fails. Kafka and Elasticsearch not running is no failure unless "
+        "--services is given (run it before `newsflow stack up` and after).",
+    )
+    doctor.add_argument(
+        "--services",
+        action="store_true",
+        help="also require Kafka and Elasticsearch to be healthy (CI, after `newsflow stack up`)",
+    )
+    doctor.add_argument("--json", action="store_true", help="the findings as JSON")
+    doctor.set_defaults(handler=_doctor)
 
     ingest = commands.add_parser("ingest", help="publish articles from a source to Kafka")
     sources = ingest.add_subparsers(dest="source", required=True, metavar="SOURCE")

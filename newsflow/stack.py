@@ -40,6 +40,11 @@ from newsflow.stack_security import StackSecurity
 
 DEPLOY_LOCAL = Path(__file__).resolve().parent.parent / "deploy" / "local"
 MIN_JAVA = 17
+JDK_FIX = (
+    f"install JDK {MIN_JAVA} or newer (Debian: `apt-get install openjdk-17-jdk-headless`) or "
+    "point JAVA_HOME at one"
+)
+MAVEN_FIX = "install Maven (Debian: `apt-get install maven`)"
 _LOG_TAIL_LINES = 25
 
 
@@ -58,6 +63,19 @@ def parse_java_major(version_output: str) -> int | None:
         return None
     major = int(match[1])
     return int(match[2] or 0) if major == 1 else major
+
+
+def java_executable() -> str | None:
+    """The java the stack runs: ``$JAVA_HOME/bin/java`` when JAVA_HOME is set, else the PATH's."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    return java if java and Path(java).exists() else None
+
+
+def java_major(java: str) -> int | None:
+    """The major version ``java -version`` reports, None if it says nothing recognizable."""
+    result = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    return parse_java_major(result.stderr + result.stdout)
 
 
 def install_hunspell_dictionaries(source: Path, target: Path, locales: Iterable[str]) -> None:
@@ -222,19 +240,14 @@ class LocalStack:
         self._wait_healthy(to_start)
 
     def _check_java(self) -> str:
-        java_home = os.environ.get("JAVA_HOME")
-        java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
-        if not java or not Path(java).exists():
-            raise StackError(
-                f"Java not found; install JDK {MIN_JAVA} or newer (Debian: "
-                "`apt-get install openjdk-17-jdk-headless`) or set JAVA_HOME"
-            )
-        result = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
-        major = parse_java_major(result.stderr + result.stdout)
+        java = java_executable()
+        if java is None:
+            raise StackError(f"Java not found; {JDK_FIX}")
+        major = java_major(java)
         if major is None or major < MIN_JAVA:
             raise StackError(
                 f"{java} is Java {major or 'unknown'}; Kafka 4 and Elasticsearch 8 need Java "
-                f"{MIN_JAVA}+: install openjdk-17-jdk-headless or point JAVA_HOME at a newer JDK"
+                f"{MIN_JAVA}+: {JDK_FIX}"
             )
         return java
 
@@ -243,7 +256,7 @@ class LocalStack:
         if not mvn:
             raise StackError(
                 "Maven (mvn) not found; it resolves the Kafka and Elasticsearch jars from Maven "
-                "Central. Install it (Debian: `apt-get install maven`)"
+                f"Central: {MAVEN_FIX}"
             )
         result = subprocess.run(
             [mvn, "-B", "-q", "-f", str(pom), *goal],

@@ -314,13 +314,13 @@ class EntityExtraction:
     _source_nlp: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def load(self) -> None:
-        nlp = _load(self.model, "NEWSFLOW_NLP__SPACY_MODEL", enable=self.components)
+        nlp = load_model(self.model, "NEWSFLOW_NLP__SPACY_MODEL", enable=self.components)
         missing = set(self.components) - set(nlp.pipe_names)
         if missing:
             raise RuntimeError(f"spaCy model {self.model!r} has no component(s) {sorted(missing)}")
         self._nlp = nlp
         self._source_nlp = {
-            language: ner_only(_load(model, "NEWSFLOW_NLP__SOURCE_MODELS"))
+            language: ner_only(load_model(model, "NEWSFLOW_NLP__SOURCE_MODELS"))
             for language, model in self.source_models.items()
         }
 
@@ -350,7 +350,8 @@ class EntityExtraction:
         }
 
 
-def _load(model: str, setting: str, **options: Any) -> Any:
+def load_model(model: str, setting: str, **options: Any) -> Any:
+    """spaCy's ``load``, with the setting that names the model when it is not installed."""
     import spacy
 
     try:

@@ -58,6 +58,12 @@ FIRST_NAME, PERSON_WORD, OTHER = "first_name", "person_word", "other"
 _SEPARATOR = "[<newsflow/>]"
 _LEXICAL_UNIT = re.compile(r"\^((?:[^/$\\]|\\.)*)/((?:[^$\\]|\\.)*)\$")
 _DATA_PACKAGE = re.compile(r"/apertium/(apertium-[a-z_-]+)/")
+#: The Debian package of each pair newsflow translates with: es->en, and pt, fr through Spanish.
+DEBIAN_PAIRS = {
+    ("es", "en"): "apertium-eng-spa",
+    ("pt", "es"): "apertium-es-pt",
+    ("fr", "es"): "apertium-fr-es",
+}
 
 
 def mode_languages(mode_name: str) -> tuple[str, str] | None:
@@ -69,6 +75,16 @@ def mode_languages(mode_name: str) -> tuple[str, str] | None:
     if len(source) != 2 or len(target) != 2:
         return None
     return source, target
+
+
+def installed_modes(modes_dir: Path) -> dict[tuple[str, str], Path]:
+    """The mode file of each language pair in a modes directory, by (from, to) ISO code."""
+    modes: dict[tuple[str, str], Path] = {}
+    for mode_file in sorted(modes_dir.glob("*.mode")):
+        languages = mode_languages(mode_file.stem)
+        if languages is not None:
+            modes.setdefault(languages, mode_file)
+    return modes
 
 
 def escape_stream(text: str) -> str:
@@ -317,13 +333,11 @@ class ApertiumTranslator:
     def load(self) -> None:
         if shutil.which("lt-proc") is None or not self._modes_dir.is_dir():
             raise RuntimeError(
-                "Apertium is not installed: `apt-get install apertium apertium-eng-spa "
-                "apertium-es-pt apertium-fr-es`, or choose another NEWSFLOW_TRANSLATION__BACKEND"
+                "Apertium is not installed: `apt-get install apertium "
+                f"{' '.join(DEBIAN_PAIRS.values())}`, or choose another "
+                "NEWSFLOW_TRANSLATION__BACKEND"
             )
-        for mode_file in sorted(self._modes_dir.glob("*.mode")):
-            languages = mode_languages(mode_file.stem)
-            if languages is not None:
-                self._modes.setdefault(languages, mode_file)
+        self._modes = installed_modes(self._modes_dir)
         if not self._modes:
             raise RuntimeError(f"no Apertium language pairs in {self._modes_dir}")
         packages = {
