@@ -366,16 +366,17 @@ def _installed(name: str) -> str | None:
         return None
 
 
-def _packages() -> Finding:
-    if not LOCK.exists():
+def check_lock(lock: Path) -> Finding:
+    """This environment's packages against a lock file (none: nothing to compare)."""
+    if not lock.exists():
         return Finding(
             "packages",
             "warn",
-            "no lock to compare against (this installation has no newsflow/requirements.lock)",
+            f"no lock to compare against ({lock} is missing from this installation)",
             "install newsflow from a checkout, or from a wheel built in one, with "
             "`pip install -c deploy/requirements.lock`",
         )
-    lock = LOCK.resolve()
+    lock = lock.resolve()
     try:
         pins = read_lock(lock.read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -394,7 +395,7 @@ def findings(settings: Settings, require_services: bool = False) -> Iterator[Fin
     from pipeline.endpoint import elasticsearch_check, kafka_check
 
     yield check_python(sys.version_info[:3])
-    yield _packages()
+    yield check_lock(LOCK)
     yield from check_spacy(settings.nlp)
     yield check_lingua(settings.nlp)
     yield from check_translation(
