@@ -7,7 +7,8 @@
 #
 # Reproducible: the base image is an exact tag (pin its digest with
 # --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:...), every Python package comes
-# from deploy/requirements.lock, the Debian packages are pinned to bookworm's versions.
+# from deploy/requirements.lock (its runtime part), the Debian packages are pinned to bookworm's
+# versions.
 # Settings: NEWSFLOW_<SECTION>__<KEY> environment variables or a TOML file in $NEWSFLOW_CONFIG.
 # See docs/DEPLOY.md.
 
@@ -18,8 +19,10 @@ FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY deploy/requirements.lock deploy/requirements.lock
-RUN pip wheel --no-deps --wheel-dir /wheels --requirement deploy/requirements.lock \
-    && cp deploy/requirements.lock /wheels/
+# The lock's runtime pins: its lines without a comment (`# dev`: tests and linters; pip).
+RUN mkdir /wheels \
+    && grep -v '#' deploy/requirements.lock > /wheels/requirements.lock \
+    && pip wheel --no-deps --wheel-dir /wheels --requirement /wheels/requirements.lock
 COPY pyproject.toml README.md ./
 COPY newsflow newsflow
 COPY connectors connectors
