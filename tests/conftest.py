@@ -3,6 +3,10 @@
 The session fixture starts the stack if it is not running (and stops it afterwards in that case).
 A stack that cannot start is a test error, never a skip: CI must not go green without services.
 Each integration test gets its own topics, consumer group and index alias, removed afterwards.
+
+Tests that read the project's shared data (``../shared``: a real-world corpus others wrote, never
+copied into the repository) find it with ``shared_path`` or ``shared_files``. Without it, as in a
+plain clone, they are skipped with the reason; in CI a missing corpus fails them instead.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +25,58 @@ from newsflow.settings import Settings, load_settings
 REPO = Path(__file__).resolve().parent.parent
 #: The project's shared test data (read-only), beside the checkout unless NEWSFLOW_SHARED_DIR says.
 SHARED = Path(os.environ.get("NEWSFLOW_SHARED_DIR") or REPO.parent / "shared")
-SEED_ARTICLE = SHARED / "seed" / "article.txt"
+SEED_ARTICLE = "seed/article.txt"
 SAMPLES = REPO / "deploy" / "samples"
+#: Set by CI (.ci/run sets the first): there a missing corpus is a failure, never a skip.
+REQUIRE_CORPUS_ENV = ("NEWSFLOW_REQUIRE_CORPUS", "CI")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "wheel: builds newsflow's wheel and installs it into a fresh virtual environment "
+        "(a minute or two; deselect with -m 'not wheel')",
+    )
+
+
+def corpus_required() -> bool:
+    """Whether this run must have the shared data: CI must never test less in silence."""
+    return any(os.environ.get(name, "").lower() in ("1", "true") for name in REQUIRE_CORPUS_ENV)
+
+
+def shared_path(relative: str) -> Path:
+    """``SHARED / relative``, or skip the test (fail it in CI) when the shared data is absent.
+
+    A file missing from shared data that is there fails even outside CI: that copy is stale.
+    """
+    path = SHARED / relative
+    if path.exists():
+        return path
+    if SHARED.is_dir():
+        pytest.fail(
+            f"{path} is missing from the shared data at {SHARED}: update that copy", pytrace=False
+        )
+    reason = (
+        f"needs the shared corpus at {SHARED} (the project's real-world test data, kept beside "
+        "the checkout and never in it; its corpus/SOURCES.md says where each file comes from; "
+        "NEWSFLOW_SHARED_DIR points elsewhere)"
+    )
+    if corpus_required():
+        required = " or ".join(REQUIRE_CORPUS_ENV)
+        pytest.fail(f"{reason}; required here ({required} is set)", pytrace=False)
+    pytest.skip(reason)
+
+
+def shared_files(relative: str, select: Callable[[Path], Iterable[Path]]) -> list[str]:
+    """Parameters for a test over files of a shared directory: their paths relative to it.
+
+    Chosen at collection, when a test cannot be skipped yet: without the directory the one
+    parameter is "" (the directory itself), which the test's ``shared_path`` skips or fails.
+    """
+    root = SHARED / relative
+    if not root.is_dir():
+        return [""]
+    return sorted(path.relative_to(root).as_posix() for path in select(root))
 
 
 def newsflow_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

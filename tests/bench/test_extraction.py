@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.extraction import date_matches, main, primary_language, token_scores
+from tests.conftest import shared_path
 
 
 def test_token_scores() -> None:
@@ -31,7 +32,8 @@ def test_date_and_language_helpers() -> None:
 
 def test_smoke_run_on_three_pages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "result.json"
-    assert main(["--limit", "3", "--json", str(out)]) == 0
+    corpus = shared_path("corpus")
+    assert main(["--corpus", str(corpus), "--limit", "3", "--json", str(out)]) == 0
     captured = capsys.readouterr()
     assert "Overall F1" in captured.out
     assert "fundus 3/3" in captured.err

@@ -30,6 +30,7 @@ from bench.names import (
 )
 from newsflow.settings import NameSettings
 from pipeline.enriched import Entity
+from tests.conftest import shared_path
 
 BLAIR = "Tony Blair"
 
@@ -179,7 +180,8 @@ def test_read_bbc_splits_title_and_body_and_spreads_a_limit(tmp_path: Path) -> N
 
 def test_smoke_run_on_twenty_articles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "names.json"
-    assert main(["--limit", "20", "--json", str(out)]) == 0
+    corpus = shared_path("corpus")
+    assert main(["--corpus", str(corpus), "--limit", "20", "--json", str(out)]) == 0
     captured = capsys.readouterr()
     assert "### Leave one out" in captured.out and "### Cost" in captured.out
     assert "entities: 20/20 articles" in captured.err

@@ -23,7 +23,7 @@ from bench.pipeline_throughput import (
     variant_settings,
 )
 from newsflow.settings import Settings
-from tests.conftest import SHARED
+from tests.conftest import shared_path
 
 METRICS = """\
 # TYPE newsflow_pipeline_stage_seconds_per_article histogram
@@ -166,7 +166,7 @@ def test_top_up_spreads_over_the_first_source_and_adds_from_the_second_only_when
 
 def test_a_large_mixed_sample_is_still_half_english_and_a_quarter_at_most_portuguese() -> None:
     english = [Sample(f"t{i}", f"English text {i}", "en") for i in range(1600)]
-    mixed = mixed_sample(SHARED / "corpus", english, 1600)
+    mixed = mixed_sample(shared_path("corpus"), english, 1600)
     languages = Counter(sample.language for sample in mixed)
     assert languages == {"en": 800, "es": 500, "pt": 300}  # Fake.br here: 150 true + 150 fake
     assert [s.language for s in mixed[:3]] == ["en", "es", "pt"]  # interleaved

@@ -24,6 +24,7 @@ from bench.soak import (
     window_seconds,
 )
 from newsflow.settings import Settings
+from tests.conftest import shared_path
 
 
 def point(seconds: float, rss: float, lag: int = 0, cpu: float = 0.0) -> Point:
@@ -177,6 +178,7 @@ def test_a_short_soak_drains_and_holds_the_oracle(stack: Settings, tmp_path: Pat
     out = tmp_path / "soak.json"
     # 15 s says nothing about memory: the mechanics are under test, not the slope
     argv = ["--minutes", "0.25", "--max-rate", "5", "--sample-seconds", "5", "--json", str(out)]
+    argv += ["--corpus", str(shared_path("corpus"))]
     assert main([*argv, "--max-growth", "1e9"]) == 0
     result = json.loads(out.read_text())
     assert result["summary"]["oracle_holds"]

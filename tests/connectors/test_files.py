@@ -22,14 +22,14 @@ from connectors.files import (
 )
 from connectors.source import Item, ItemError, PollContext
 from newsflow.article import Article, InvalidArticle, article_id
-from tests.conftest import SAMPLES, SEED_ARTICLE, SHARED
+from tests.conftest import SAMPLES, SEED_ARTICLE, shared_path
 from tests.connectors.memory_state import MemoryState
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 
 def test_parse_plain_text_on_the_seed_article() -> None:
-    title, body, source = parse_plain_text(SEED_ARTICLE.read_text(encoding="utf-8"))
+    title, body, source = parse_plain_text(shared_path(SEED_ARTICLE).read_text(encoding="utf-8"))
     assert title.startswith("Ukrainian President Volodymyr Zelensky")
     assert source == "DN"
     assert "Source:" not in body
@@ -62,7 +62,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_read_articles_from_text(tmp_path: Path) -> None:
-    path = write(tmp_path / "clip.txt", SEED_ARTICLE.read_text(encoding="utf-8"))
+    path = write(tmp_path / "clip.txt", shared_path(SEED_ARTICLE).read_text(encoding="utf-8"))
     [article] = read_articles(path, now=NOW)
     assert isinstance(article, Article)
     assert article.source == "DN"
@@ -276,14 +276,15 @@ def test_bundled_samples_content() -> None:
     assert {"Jornal do Tejo", "Crónica de Madrid", "The Continental Post"} <= sources
 
 
-FUNDUS = SHARED / "corpus" / "html" / "fundus" / "test_data"
-
-
 def test_html_page_uses_its_canonical_url(tmp_path: Path) -> None:
     path = tmp_path / "saved" / "standard.html"
     path.parent.mkdir()
     path.write_bytes(
-        gzip.decompress((FUNDUS / "at" / "DerStandard_2024_05_03.html.gz").read_bytes())
+        gzip.decompress(
+            shared_path(
+                "corpus/html/fundus/test_data/at/DerStandard_2024_05_03.html.gz"
+            ).read_bytes()
+        )
     )
     [article] = read_articles(path, now=NOW)
     assert isinstance(article, Article)

@@ -23,14 +23,14 @@ from connectors.pages import (
 )
 from connectors.source import Item, ItemError, PollContext
 from newsflow.article import article_id
-from tests.conftest import SHARED
+from tests.conftest import shared_path
 from tests.connectors.conftest import LocalSite, Reply
 from tests.connectors.memory_state import MemoryState
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-FUNDUS = SHARED / "corpus" / "html" / "fundus" / "test_data"
-TRAFILATURA = SHARED / "corpus" / "html" / "trafilatura" / "tests" / "eval"
-DER_STANDARD = FUNDUS / "at" / "DerStandard_2024_05_03.html.gz"
+FUNDUS = "corpus/html/fundus/test_data"
+TRAFILATURA = "corpus/html/trafilatura/tests/eval"
+DER_STANDARD = f"{FUNDUS}/at/DerStandard_2024_05_03.html.gz"
 DER_STANDARD_URL = (
     "https://www.derstandard.at/story/3000000218734/"
     "nach-kalifat-rufen-in-hamburg-sind-wir-zu-sanft-zu-islamisten?ref=rss"
@@ -48,8 +48,10 @@ def page(
 
 
 def test_real_page_text_and_metadata() -> None:
-    result = extract_page(gzip.decompress(DER_STANDARD.read_bytes()), url=DER_STANDARD_URL)
-    truth = json.loads((FUNDUS / "at" / "DerStandard.json").read_text(encoding="utf-8"))["V1"]
+    html = gzip.decompress(shared_path(DER_STANDARD).read_bytes())
+    result = extract_page(html, url=DER_STANDARD_URL)
+    truth = json.loads(shared_path(f"{FUNDUS}/at/DerStandard.json").read_text(encoding="utf-8"))
+    truth = truth["V1"]
     assert result.title == truth["title"]
     assert result.authors == truth["authors"]
     assert result.language == "de"
@@ -69,7 +71,7 @@ def test_real_page_text_and_metadata() -> None:
     ],
 )
 def test_real_pages_in_other_languages(name: str, language: str) -> None:
-    html = gzip.decompress((FUNDUS / name).read_bytes())
+    html = gzip.decompress(shared_path(f"{FUNDUS}/{name}").read_bytes())
     result = extract_page(html, url="https://news.example/a")
     assert result.language == language
     assert len(result.text) > 300
@@ -79,7 +81,7 @@ def test_real_pages_in_other_languages(name: str, language: str) -> None:
 def test_trafilatura_eval_page_keeps_wanted_and_drops_unwanted_snippets() -> None:
     url = "https://www.zeit.de/2019/43/klimaschutz-banken-unternehmen-fracking-oelfoerderung-fossile-brennstoffe"
     result = extract_page(
-        (TRAFILATURA / "0a12df42d1764095989ab078ee0f940b.html").read_bytes(), url=url
+        shared_path(f"{TRAFILATURA}/0a12df42d1764095989ab078ee0f940b.html").read_bytes(), url=url
     )
     assert "JPMorgan Chase" in result.text
     assert "Cookies & Tracking" not in result.text
@@ -100,7 +102,7 @@ def test_extraction_opens_no_connection(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_threads_get_the_same_results_as_one_thread() -> None:
-    pages = sorted(FUNDUS.glob("*/*.html.gz"))[:12]
+    pages = sorted(shared_path(FUNDUS).glob("*/*.html.gz"))[:12]
     inputs = [(gzip.decompress(p.read_bytes()), "https://news.example/" + p.name) for p in pages]
     sequential = [extract_page(html, url=url) for html, url in inputs]
     with ThreadPoolExecutor(max_workers=6) as pool:

@@ -11,59 +11,57 @@ import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from connectors.fetch import Fetcher, FetchPolicy
 from connectors.rss import FeedItem, ParsedFeed, RssConfig, RssSource, parse_feed
 from connectors.source import Item, ItemError, PollContext
-from tests.conftest import SHARED
+from tests.conftest import SHARED, shared_files, shared_path
 from tests.connectors.conftest import LocalSite, Reply, Request
 from tests.connectors.memory_state import MemoryState
 from tests.connectors.test_safe_xml import billion_laughs
 
-FEEDS = SHARED / "corpus" / "feeds"
-FEEDPARSER = FEEDS / "feedparser-tests" / "tests"
+FEEDS = "corpus/feeds"
+FP = "feedparser-tests/tests/"
 #: feedparser's tests were served from here; their expected links are relative to it.
 FEEDPARSER_ORIGIN = "http://127.0.0.1:8097/"
-ARTICLE_PAGE = SHARED / "corpus" / "html" / "trafilatura" / "tests" / "eval"
-ARTICLE_PAGE = ARTICLE_PAGE / "politico.com.retirement.html"
+ARTICLE_PAGE = "corpus/html/trafilatura/tests/eval/politico.com.retirement.html"
 _HEADER = re.compile(rb"^\s*Header:\s*Content-type:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
-def corpus_feeds() -> list[Path]:
+def corpus_feeds() -> list[str]:
     """Every feed document in the corpus (not the expected-output JSON beside some of them)."""
-    return sorted(
-        p
-        for p in FEEDS.rglob("*")
-        if p.is_file()
-        and not p.name.endswith(".serde.json")
-        and "rss-parser/test/output" not in p.as_posix()
+    return shared_files(
+        FEEDS,
+        lambda root: (
+            p
+            for p in root.rglob("*")
+            if p.is_file()
+            and not p.name.endswith(".serde.json")
+            and "rss-parser/test/output" not in p.as_posix()
+        ),
     )
 
 
-def parse_corpus_feed(path: Path) -> ParsedFeed:
+def parse_corpus_feed(relative: str) -> ParsedFeed:
     """Parse as if fetched: from feedparser's test URL, with the Content-Type a test declares."""
+    path = shared_path(f"{FEEDS}/{relative}")
     data = path.read_bytes()
     declared = _HEADER.search(data[:1000])
     return parse_feed(
         data,
-        url=FEEDPARSER_ORIGIN + path.relative_to(FEEDPARSER.parent).as_posix()
-        if path.is_relative_to(FEEDPARSER)
+        url=FEEDPARSER_ORIGIN + relative.removeprefix("feedparser-tests/")
+        if relative.startswith(FP)
         else f"https://feeds.example.org/{path.name}",
         content_type=declared[1].decode() if declared else None,
     )
 
 
-def _id(path: Path) -> str:
-    return path.relative_to(FEEDS).as_posix()
-
-
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("path", corpus_feeds(), ids=_id)
-def test_every_corpus_feed_yields_items_or_a_clear_error(path: Path) -> None:
-    feed = parse_corpus_feed(path)
+@pytest.mark.parametrize("relative", corpus_feeds())
+def test_every_corpus_feed_yields_items_or_a_clear_error(relative: str) -> None:
+    feed = parse_corpus_feed(relative)
     if feed.error:
         assert not feed.items
         assert feed.error.kind in ("parse", "unsafe_xml")
@@ -104,12 +102,15 @@ EXPECTED_ERRORS = {
     "feedparser-tests/tests/illformed/http_high_bit_date.xml": "parse",
     "feedparser-tests/tests/encoding/bozo_invalid-bytes-with-bom.xml": "parse",
     # feedparser's entity tests: an undeclared HTML entity in a feed-level field, no items.
-    **{_id(path): "parse" for path in (FEEDPARSER / "entities").glob("*.xml")},
+    **{
+        f"{FP}entities/{path.name}": "parse"
+        for path in (SHARED / FEEDS / FP / "entities").glob("*.xml")
+    },
 }
 
 
 def test_corpus_totals(capsys: pytest.CaptureFixture[str]) -> None:
-    parsed = {_id(path): parse_corpus_feed(path) for path in corpus_feeds()}
+    parsed = {relative: parse_corpus_feed(relative) for relative in corpus_feeds()}
     errors = {name: feed.error.kind for name, feed in parsed.items() if feed.error}
     assert errors == EXPECTED_ERRORS
     with_items = sum(bool(feed.items) for feed in parsed.values())
@@ -123,12 +124,9 @@ def test_corpus_totals(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _first_item(relative: str) -> FeedItem:
-    feed = parse_corpus_feed(FEEDS / relative)
+    feed = parse_corpus_feed(relative)
     assert feed.error is None
     return feed.items[0]
-
-
-FP = "feedparser-tests/tests/"
 
 
 @pytest.mark.parametrize(
@@ -152,16 +150,16 @@ def test_links_resolve_against_xml_base_and_the_feed_url(relative: str, link: st
         assert item.link == link
 
 
-SANITIZE = sorted((FEEDPARSER / "wellformed" / "sanitize").glob("entry_*.xml"))
+SANITIZE = shared_files(f"{FEEDS}/{FP}wellformed/sanitize", lambda d: d.glob("entry_*.xml"))
 
 
-@pytest.mark.parametrize("path", SANITIZE, ids=lambda p: p.name)
-def test_no_script_survives_feedparsers_sanitizer_cases(path: Path) -> None:
-    item = parse_corpus_feed(path).items[0]
+@pytest.mark.parametrize("name", SANITIZE)
+def test_no_script_survives_feedparsers_sanitizer_cases(name: str) -> None:
+    item = parse_corpus_feed(f"{FP}wellformed/sanitize/{name}").items[0]
     text = item.content or item.summary
     for trace in ("location.href", "executeMe", "javascript", "onclick", "onabort", "<", "{"):
         assert trace not in text
-    if "onabort" not in path.name and "onclick" not in path.name:
+    if "onabort" not in name and "onclick" not in name:
         assert text.startswith(("safe", "Crazy HTML"))
 
 
@@ -230,7 +228,7 @@ def test_sanitized_content_keeps_the_text(name: str) -> None:
     ],
 )
 def test_feedparser_and_encoding_ground_truths(relative: str, field: str, expected: object) -> None:
-    feed = parse_corpus_feed(FEEDS / relative)
+    feed = parse_corpus_feed(relative)
     assert feed.error is None
     if field == "feed_title":
         assert feed.title == expected
@@ -242,7 +240,7 @@ def test_feedparser_and_encoding_ground_truths(relative: str, field: str, expect
 
 def test_json_feed() -> None:
     # Expect: feed.title == 'My Example Feed' and len(entries) == 2
-    feed = parse_corpus_feed(FEEDPARSER / "json" / "example.json")
+    feed = parse_corpus_feed(f"{FP}json/example.json")
     assert feed.error is None
     assert feed.title == "My Example Feed"
     assert [i.link for i in feed.items] == [
@@ -251,7 +249,7 @@ def test_json_feed() -> None:
     ]
     assert feed.items[0].content == "This is a second item."
     assert feed.items[0].categories == ("test", "JSON")
-    spec = parse_corpus_feed(FEEDS / "feed-rs/feed-rs/fixture/jsonfeed/jsonfeed_spec_1.json")
+    spec = parse_corpus_feed("feed-rs/feed-rs/fixture/jsonfeed/jsonfeed_spec_1.json")
     assert spec.items[0].title == "Announcing JSON Feed"
     assert spec.items[0].published_at == datetime(2017, 5, 17, 15, 2, 12, tzinfo=UTC)
 
@@ -304,7 +302,7 @@ def test_json_feed_fields_of_the_wrong_type_are_ignored() -> None:
 
 
 def test_an_ill_formed_feed_keeps_its_items_with_a_warning() -> None:
-    feed = parse_corpus_feed(FEEDS / "rss-parser/test/input/uolNoticias.rss")
+    feed = parse_corpus_feed("rss-parser/test/input/uolNoticias.rss")
     assert feed.error is None
     assert feed.warning and "windows-1252" in feed.warning
     assert len(feed.items) == 15
@@ -415,7 +413,7 @@ def test_a_restart_without_validators_resends_nothing(
 def test_summary_only_item_gets_its_page_and_the_feed_facts(
     local_site: LocalSite, fetcher: Fetcher
 ) -> None:
-    local_site.routes["/story"] = Reply(200, ARTICLE_PAGE.read_bytes())
+    local_site.routes["/story"] = Reply(200, shared_path(ARTICLE_PAGE).read_bytes())
     page_url = local_site.url("/story")
     FeedServer(
         local_site,

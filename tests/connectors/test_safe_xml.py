@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import tracemalloc
-from pathlib import Path
 
 import pytest
 
 from connectors.safe_xml import UnsafeXml, check_xml, parse_xml
-from tests.conftest import SHARED
+from tests.conftest import shared_files, shared_path
 from tests.connectors.conftest import LocalSite
 
-FEEDS = SHARED / "corpus" / "feeds"
-FEEDPARSER = FEEDS / "feedparser-tests" / "tests"
+FEEDS = "corpus/feeds"
 
 
 def billion_laughs(levels: int = 10) -> bytes:
@@ -81,23 +79,27 @@ def test_a_doctype_naming_an_external_dtd_is_accepted_and_never_fetched(
 
 
 def test_rss_091_netscape_doctype_is_accepted() -> None:
-    document = (FEEDPARSER / "wellformed" / "rss" / "rss_version_091_netscape.xml").read_bytes()
+    netscape = "feedparser-tests/tests/wellformed/rss/rss_version_091_netscape.xml"
+    document = shared_path(f"{FEEDS}/{netscape}").read_bytes()
     check_xml(document)
     assert parse_xml(document).get("version") == "0.91"
 
 
-def _xml_corpus() -> list[Path]:
-    return sorted(
-        p
-        for p in FEEDS.rglob("*")
-        if p.is_file() and p.suffix in (".xml", ".rss", ".atom") and p.stat().st_size
+def _xml_corpus() -> list[str]:
+    return shared_files(
+        FEEDS,
+        lambda root: (
+            p
+            for p in root.rglob("*")
+            if p.is_file() and p.suffix in (".xml", ".rss", ".atom") and p.stat().st_size
+        ),
     )
 
 
-@pytest.mark.parametrize("path", _xml_corpus(), ids=lambda p: str(p.relative_to(FEEDS)))
-def test_corpus_feeds_are_refused_only_when_they_declare_entities(path: Path) -> None:
+@pytest.mark.parametrize("relative", _xml_corpus())
+def test_corpus_feeds_are_refused_only_when_they_declare_entities(relative: str) -> None:
     """Legacy encodings, UTF-16/32, BOMs, ill-formed and gzipped bodies all pass the check."""
-    document = path.read_bytes()
+    document = shared_path(f"{FEEDS}/{relative}").read_bytes()
     if b"<!ENTITY" in document:
         with pytest.raises(UnsafeXml):
             check_xml(document)
@@ -107,7 +109,7 @@ def test_corpus_feeds_are_refused_only_when_they_declare_entities(path: Path) ->
 
 def test_the_corpus_has_legacy_and_wide_encodings_and_two_entity_declarations() -> None:
     """Guards the test above against a corpus that no longer exercises what it should."""
-    documents = [p.read_bytes() for p in _xml_corpus()]
+    documents = [shared_path(f"{FEEDS}/{relative}").read_bytes() for relative in _xml_corpus()]
     assert sum(b"<!ENTITY" in d for d in documents) == 2
     assert sum(d.startswith(b"\xff\xfe\x00\x00") for d in documents) >= 1  # UTF-32 LE BOM
     assert sum(b'encoding="big5"' in d.lower() for d in documents) >= 1

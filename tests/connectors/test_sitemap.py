@@ -6,7 +6,6 @@ import gzip
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -25,22 +24,22 @@ from connectors.sitemap import (
     select_new,
 )
 from connectors.source import Item, ItemError, PollContext
-from tests.conftest import SHARED
+from tests.conftest import shared_path
 from tests.connectors.conftest import LocalSite, Reply, Request
 from tests.connectors.memory_state import MemoryState
 
-FUNDUS = SHARED / "corpus" / "html" / "fundus" / "test_data"
+FUNDUS = "corpus/html/fundus/test_data"
 #: Real article pages: (corpus file, the title fundus expects).
 PAGES = {
     "/news/orf": (
-        FUNDUS / "at" / "ORF_2024_11_22.html.gz",
+        f"{FUNDUS}/at/ORF_2024_11_22.html.gz",
         "Nach Gaetz-Rückzug: Trump-Anwältin soll Justizministerin werden",
     ),
     "/news/standard": (
-        FUNDUS / "at" / "DerStandard_2024_05_03.html.gz",
+        f"{FUNDUS}/at/DerStandard_2024_05_03.html.gz",
         "Nach Kalifat-Rufen in Hamburg: Sind wir zu sanft zu Islamisten?",
     ),
-    "/news/cbc": (FUNDUS / "ca" / "CBCNews_2024_08_08.html.gz", None),
+    "/news/cbc": (f"{FUNDUS}/ca/CBCNews_2024_08_08.html.gz", None),
 }
 SITEMAP_NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 NEWS_NS = 'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"'
@@ -324,7 +323,7 @@ def conditional(body: bytes, etag: str, content_type: str = XML) -> object:
 
 def serve_pages(site: LocalSite) -> None:
     for path, (file, _) in PAGES.items():
-        site.routes[path] = Reply(body=gzip.decompress(Path(file).read_bytes()))
+        site.routes[path] = Reply(body=gzip.decompress(shared_path(file).read_bytes()))
 
 
 def test_index_with_plain_and_gzipped_children_yields_each_page_once(

@@ -14,10 +14,10 @@ from warcio.warcwriter import WARCWriter
 from connectors.fetch import Fetcher, FetchPolicy
 from connectors.source import Item, ItemError, PollContext
 from connectors.warc import WarcConfig, WarcSource, expand
-from tests.conftest import SHARED
+from tests.conftest import shared_path
 from tests.connectors.memory_state import MemoryState
 
-FUNDUS = SHARED / "corpus" / "html" / "fundus" / "test_data"
+FUNDUS = "corpus/html/fundus/test_data"
 PAGES = [
     ("at/DerStandard_2024_05_03.html.gz", "https://www.derstandard.at/story/3000000218734/x"),
     ("es/ElPais_2024_10_15.html.gz", "https://elpais.com/internacional/2024-10-15/x.html"),
@@ -57,7 +57,7 @@ def write_warc(path: Path, pages: list[tuple[str, str]], *, gzipped: bool) -> No
                     url, "request", payload=BytesIO(b"GET / HTTP/1.1\r\n\r\n")
                 )
             )
-            response(writer, url, gzip.decompress((FUNDUS / name).read_bytes()))
+            response(writer, url, gzip.decompress(shared_path(f"{FUNDUS}/{name}").read_bytes()))
             if number == 1:
                 response(writer, url + "/missing", b"not found", status="404 Not Found")
                 response(writer, url + "/logo.png", b"\x89PNG\r\n", content_type="image/png")

@@ -22,16 +22,17 @@ from pipeline.dedupe_store import MemoryFingerprints, from_source, to_source
 from pipeline.enriched import EnrichedArticle, LanguageGuess
 from pipeline.fingerprint import Overlap
 from pipeline.kafka_source import Origin
-from tests.conftest import SHARED
+from tests.conftest import shared_path
 
-NTREX = SHARED / "corpus" / "parallel" / "ntrex-128"
-BBC = SHARED / "corpus" / "articles" / "bbc-news-2005" / "bbc"
+NTREX = "corpus/parallel/ntrex-128"
+BBC = "corpus/articles/bbc-news-2005/bbc"
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
 def ntrex_documents(stem: str) -> list[str]:
-    ids = (NTREX / "DOCUMENT_IDS.tsv").read_text(encoding="utf-8").splitlines()
-    lines = (NTREX / "NTREX-128" / f"newstest2019-{stem}.txt").read_text(encoding="utf-8")
+    ntrex = shared_path(NTREX)
+    ids = (ntrex / "DOCUMENT_IDS.tsv").read_text(encoding="utf-8").splitlines()
+    lines = (ntrex / "NTREX-128" / f"newstest2019-{stem}.txt").read_text(encoding="utf-8")
     documents: OrderedDict[str, list[str]] = OrderedDict()
     for doc_id, line in zip(ids, lines.splitlines(), strict=True):
         documents.setdefault(doc_id, []).append(line)
@@ -39,7 +40,7 @@ def ntrex_documents(stem: str) -> list[str]:
 
 
 def bbc(name: str) -> str:
-    return (BBC / name).read_text(encoding="utf-8")
+    return shared_path(f"{BBC}/{name}").read_text(encoding="utf-8")
 
 
 def item(text: str, url: str, at: datetime = T0, offset: int = 0) -> EnrichedArticle:

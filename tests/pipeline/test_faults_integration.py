@@ -52,12 +52,12 @@ from newsflow.index import (
 from newsflow.kafka_topics import ensure_topics
 from newsflow.settings import Settings
 from newsflow.stack import LocalStack
-from tests.conftest import SHARED
+from tests.conftest import shared_path
 from tests.es_proxy import elasticsearch_proxy
 
 pytestmark = pytest.mark.integration
 
-CORPUS = SHARED / "corpus" / "articles" / "bbc-news-2005" / "bbc"
+CORPUS = "corpus/articles/bbc-news-2005/bbc"
 ARTICLES = 200
 #: Small bundles (one poll = one bundle, meant to be one commit) so that a fault lands between
 #: bundles rather than after the last one.
@@ -79,8 +79,8 @@ class Produced:
 
 def corpus_files(count: int) -> list[Path]:
     """``count`` BBC News 2005 articles spread over the five sections (deterministic)."""
-    files = sorted(CORPUS.glob("*/*.txt"))
-    assert len(files) >= count, f"these tests need the shared BBC corpus under {CORPUS}"
+    files = sorted(shared_path(CORPUS).glob("*/*.txt"))
+    assert len(files) >= count, f"{CORPUS} of the shared corpus has {len(files)} articles"
     return files[:: len(files) // count][:count]
 
 

@@ -24,7 +24,7 @@ from pipeline.names import (
     looks_like_a_full_name,
 )
 from pipeline.translation import TranslationStage
-from tests.conftest import SEED_ARTICLE, SHARED
+from tests.conftest import SEED_ARTICLE, shared_path
 
 ERDOGAN = "Recep Tayyip Erdogan"
 
@@ -166,7 +166,8 @@ def enriched(title: str, body: str, language: str, offset: int) -> EnrichedArtic
 
 
 def corpus_article(relative: str, language: str, offset: int) -> EnrichedArticle:
-    title, _, body = (SHARED / "corpus" / relative).read_text(encoding="utf-8").partition("\n")
+    text = shared_path(f"corpus/{relative}").read_text(encoding="utf-8")
+    title, _, body = text.partition("\n")
     return enriched(title.strip(), body.strip(), language, offset)
 
 
@@ -194,7 +195,7 @@ def test_the_seed_article_gets_erdogans_full_name_from_other_articles(
             ]
         )
     )
-    title, body, _ = parse_plain_text(SEED_ARTICLE.read_text(encoding="utf-8"))
+    title, body, _ = parse_plain_text(shared_path(SEED_ARTICLE).read_text(encoding="utf-8"))
     [seed] = ner.run([enriched(title, body, "en", 3)])
     assert {"Recep Tayyip", "Erdogan"} <= set(facets(seed.entities)["PERSON"])
 
@@ -214,7 +215,7 @@ def test_the_seed_article_gets_erdogans_full_name_from_other_articles(
 def test_without_other_articles_the_seed_keeps_the_parts_as_written(
     ner: EntityExtraction,
 ) -> None:
-    title, body, _ = parse_plain_text(SEED_ARTICLE.read_text(encoding="utf-8"))
+    title, body, _ = parse_plain_text(shared_path(SEED_ARTICLE).read_text(encoding="utf-8"))
     stage = NameCompletion(NameSettings(), MemoryIndex())
     stage.load()
     [completed] = stage.run(ner.run([enriched(title, body, "en", 0)]))

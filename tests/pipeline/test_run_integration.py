@@ -18,7 +18,7 @@ from newsflow.index import client
 from newsflow.search import search
 from newsflow.settings import Settings
 from pipeline.run import run
-from tests.conftest import SAMPLES, SEED_ARTICLE, SHARED, newsflow_cli
+from tests.conftest import SAMPLES, SEED_ARTICLE, newsflow_cli, shared_path
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,7 @@ def committed_and_end(settings: Settings) -> Iterator[tuple[int | None, int]]:
 
 
 def test_seed_article_is_searchable_with_its_entities(isolated: Settings) -> None:
-    report = ingest_files([SEED_ARTICLE], isolated.kafka)
+    report = ingest_files([shared_path(SEED_ARTICLE)], isolated.kafka)
     assert (report.published, report.rejected) == (1, [])
 
     run(isolated, stop_when_idle=IDLE_SECONDS)
@@ -99,7 +99,7 @@ def test_a_restarted_pipeline_completes_names_from_what_the_index_holds(
     """The seed writes "Recep Tayyip" and "Erdogan"; earlier, already indexed stories (a Folha
     story in Portuguese and two BBC ones) spelled the full name. The second run is a new worker: it
     knows the name only from the index."""
-    corpus = SHARED / "corpus" / "articles"
+    corpus = shared_path("corpus/articles")
     earlier = [
         corpus / "fake-br-corpus" / "full_texts" / "true" / "127.txt",
         corpus / "bbc-news-2005" / "bbc" / "politics" / "161.txt",
@@ -107,7 +107,7 @@ def test_a_restarted_pipeline_completes_names_from_what_the_index_holds(
     ]
     assert ingest_files(earlier, isolated.kafka).published == 3
     run(isolated, stop_when_idle=IDLE_SECONDS)
-    assert ingest_files([SEED_ARTICLE], isolated.kafka).published == 1
+    assert ingest_files([shared_path(SEED_ARTICLE)], isolated.kafka).published == 1
     run(isolated, stop_when_idle=IDLE_SECONDS)
 
     seed = next(d for d in documents(isolated) if d["source"] == "DN")
@@ -120,12 +120,14 @@ def test_a_restarted_pipeline_completes_names_from_what_the_index_holds(
 def test_a_french_model_indexes_the_entities_of_the_original_apart(
     isolated: Settings, tmp_path: Path
 ) -> None:
-    feed = SHARED / "corpus/feeds/arminreiter-FeedReader/FeedReader.Tests/Feeds/Rss20LeMonde.xml"
+    feed = shared_path(
+        "corpus/feeds/arminreiter-FeedReader/FeedReader.Tests/Feeds/Rss20LeMonde.xml"
+    )
     item = parse_feed(feed.read_bytes(), url="https://www.lemonde.fr/rss/une.xml").items[0]
     article = tmp_path / "le-monde.txt"
     article.write_text(f"{item.title}\n\n{item.body}\n", encoding="utf-8")
     isolated.nlp.source_models = {"fr": "fr_core_news_sm"}
-    assert ingest_files([article, SEED_ARTICLE], isolated.kafka).published == 2
+    assert ingest_files([article, shared_path(SEED_ARTICLE)], isolated.kafka).published == 2
 
     run(isolated, stop_when_idle=IDLE_SECONDS)
 
@@ -141,7 +143,7 @@ def test_a_french_model_indexes_the_entities_of_the_original_apart(
 
 def test_ingesting_the_same_file_twice_leaves_one_document(isolated: Settings) -> None:
     for _ in range(2):
-        assert ingest_files([SEED_ARTICLE], isolated.kafka).published == 1
+        assert ingest_files([shared_path(SEED_ARTICLE)], isolated.kafka).published == 1
 
     run(isolated, stop_when_idle=IDLE_SECONDS)
 
