@@ -32,6 +32,8 @@ LOCK = Path(__file__).with_name("requirements.lock")
 #: lazily, so only a detection shows they are there).
 _ENGLISH = "The government said on Tuesday that the new rules would take effect next month."
 _LISTED = 5
+#: Lock lines only the dev extra (``# dev``) or the installer (``# installer``) needs.
+OPTIONAL_LABELS = ("dev", "installer")
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -55,9 +57,9 @@ def _listing(items: Sequence[str]) -> str:
     return shown + (f" and {len(items) - _LISTED} more" if len(items) > _LISTED else "")
 
 
-def _pip_install(*packages: str) -> str:
+def _pip_install(*packages: str, lock: Path = LOCK) -> str:
     """The command that installs ``packages`` into this environment at the locked versions."""
-    constraints = f" -c {LOCK.resolve()}" if LOCK.exists() else ""
+    constraints = f" -c {lock.resolve()}" if lock.exists() else ""
     return f"{sys.executable} -m pip install{constraints} {' '.join(packages)}"
 
 
@@ -76,14 +78,26 @@ def check_python(version_info: tuple[int, ...]) -> Finding:
     )
 
 
-def read_lock(text: str) -> dict[str, str]:
-    """Canonical name -> pinned version of each ``name==version`` line that applies here."""
+@dataclass(frozen=True)
+class Pin:
+    """A locked version; ``required`` unless the lock labels it ``# dev`` or ``# installer``."""
+
+    version: str
+    required: bool = True
+
+
+def read_lock(text: str) -> dict[str, Pin]:
+    """Canonical name -> pin of each ``name==version`` line that applies here.
+
+    Runtime packages must be installed; the dev extra's tools and pip, which a wheel installed
+    without them lacks, are compared only where they are installed.
+    """
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    pins: dict[str, str] = {}
+    pins: dict[str, Pin] = {}
     for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
+        line, _, label = (part.strip() for part in line.partition("#"))
         if not line:
             continue
         requirement = Requirement(line)  # InvalidRequirement is a ValueError
@@ -92,36 +106,39 @@ def read_lock(text: str) -> dict[str, str]:
         exact = [spec.version for spec in requirement.specifier if spec.operator == "=="]
         if len(exact) != 1:
             raise ValueError(f"{line!r} does not pin one version")
-        pins[canonicalize_name(requirement.name)] = exact[0]
+        pins[canonicalize_name(requirement.name)] = Pin(exact[0], label not in OPTIONAL_LABELS)
     return pins
 
 
 def check_packages(
-    pins: Mapping[str, str], installed: Mapping[str, str | None], lock: Path
+    pins: Mapping[str, Pin], installed: Mapping[str, str | None], lock: Path
 ) -> Finding:
-    """Installed versions against the lock: missing is a failure, another version a warning."""
+    """Installed versions against the lock: a runtime package missing fails, another version
+    of any package warns."""
     from packaging.utils import canonicalize_version
 
-    missing = sorted(name for name in pins if installed.get(name) is None)
+    missing = sorted(name for name, pin in pins.items() if pin.required and not installed.get(name))
     differ = sorted(
-        f"{name} {found} (lock {pin})"
+        name
         for name, pin in pins.items()
-        if (found := installed.get(name)) is not None
-        and canonicalize_version(found) != canonicalize_version(pin)
+        if (found := installed.get(name))
+        and canonicalize_version(found) != canonicalize_version(pin.version)
     )
-    fix = f"install the tested versions: {sys.executable} -m pip install -r {lock}"
+    fix = f"install the tested versions: {_pip_install(*missing, *differ, lock=lock)}"
     if missing:
         also = f"; {len(differ)} more differ from the lock" if differ else ""
-        locked = [f"{name} {pins[name]}" for name in missing]
+        locked = [f"{name} {pins[name].version}" for name in missing]
         return Finding("packages", "fail", f"not installed: {_listing(locked)}{also}", fix)
+    compared = sum(bool(installed.get(name)) for name in pins)
     if differ:
+        versions = [f"{name} {installed[name]} (lock {pins[name].version})" for name in differ]
         return Finding(
             "packages",
             "warn",
-            f"{len(differ)} of {len(pins)} differ from {lock}: {_listing(differ)}",
+            f"{len(differ)} of {compared} differ from {lock}: {_listing(versions)}",
             fix,
         )
-    return Finding("packages", "ok", f"{len(pins)} packages as pinned in {lock}")
+    return Finding("packages", "ok", f"{compared} installed packages as pinned in {lock}")
 
 
 def check_spacy(nlp: NlpSettings) -> list[Finding]:

