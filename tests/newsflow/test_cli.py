@@ -9,6 +9,7 @@ from newsflow.cli import main
 COMMANDS = [
     [],
     ["stack"],
+    ["doctor"],
     ["ingest"],
     ["ingest", "files"],
     ["pipeline"],
