@@ -141,6 +141,36 @@ def check_packages(
     return Finding("packages", "ok", f"{compared} installed packages as pinned in {lock}")
 
 
+def _installed(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def check_lock(lock: Path) -> Finding:
+    """This environment's packages against a lock file (none: nothing to compare)."""
+    if not lock.exists():
+        return Finding(
+            "packages",
+            "warn",
+            f"no lock to compare against ({lock} is missing from this installation)",
+            "install newsflow from a checkout, or from a wheel built in one, with "
+            "`pip install -c deploy/requirements.lock`",
+        )
+    lock = lock.resolve()
+    try:
+        pins = read_lock(lock.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        return Finding(
+            "packages",
+            "fail",
+            f"cannot read {lock}: {exc}",
+            "regenerate it: python3 deploy/lock_requirements.py",
+        )
+    return check_packages(pins, {name: _installed(name) for name in pins}, lock)
+
+
 def check_spacy(nlp: NlpSettings) -> list[Finding]:
     """The English model with the components the pipeline runs, and each source-language model."""
     from pipeline.entities import EntityExtraction
@@ -374,36 +404,6 @@ def _quiet(*loggers: str) -> Iterator[None]:
     finally:
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
-
-
-def _installed(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
-def check_lock(lock: Path) -> Finding:
-    """This environment's packages against a lock file (none: nothing to compare)."""
-    if not lock.exists():
-        return Finding(
-            "packages",
-            "warn",
-            f"no lock to compare against ({lock} is missing from this installation)",
-            "install newsflow from a checkout, or from a wheel built in one, with "
-            "`pip install -c deploy/requirements.lock`",
-        )
-    lock = lock.resolve()
-    try:
-        pins = read_lock(lock.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        return Finding(
-            "packages",
-            "fail",
-            f"cannot read {lock}: {exc}",
-            "regenerate it: python3 deploy/lock_requirements.py",
-        )
-    return check_packages(pins, {name: _installed(name) for name in pins}, lock)
 
 
 def findings(settings: Settings, require_services: bool = False) -> Iterator[Finding]:

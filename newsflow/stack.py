@@ -549,6 +549,7 @@ class LocalStack:
             admin = KafkaAdminClient(
                 bootstrap_servers=f"localhost:{self.settings.kafka_port}",
                 request_timeout_ms=3000,
+                bootstrap_timeout_ms=3000,  # not 30 s when something else holds the port
                 client_id="newsflow-stack",
             )
             try:

@@ -329,7 +329,8 @@ def test_before_stack_up_services_are_reported_and_required_only_with_services(
 def test_a_taken_stack_port_fails_the_doctor_with_one_line_each(
     listening: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("NEWSFLOW_STACK__KAFKA_SASL_PORT", str(listening))
+    """The process holding Kafka's port accepts connections and never answers."""
+    monkeypatch.setenv("NEWSFLOW_STACK__KAFKA_PORT", str(listening))
     assert main(["doctor"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("ok    python ")
