@@ -146,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         print("\n".join(compare_this_environment(current)))
         return 0
+    if LOCK.exists() and not current and args.upgrade != []:
+        print(
+            f"lock: {LOCK} is empty; this script writes it itself (do not redirect its output "
+            "there). Restore it with `git checkout deploy/requirements.lock` and run again.",
+            file=sys.stderr,
+        )
+        return 1
 
     with tempfile.TemporaryDirectory(prefix="newsflow-lock-") as work:
         venv = Path(work) / "venv"
