@@ -9,7 +9,7 @@
 # Python packages go into the active virtual environment when there is one ($VIRTUAL_ENV),
 # otherwise into .venv in this checkout (created if missing), never into the system's Python
 # (PEP 668). The dev extra is included, so the test suite runs from the same environment:
-# .venv/bin/python -m pytest
+# . .venv/bin/activate && python -m pytest
 set -euo pipefail
 case "${1:-}" in
   -h|--help) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
