@@ -97,6 +97,7 @@ class Doc:
     text: str  # English (original or Apertium's)
     copy: bool = False  # made from another document by editing: should be a duplicate_of
     dataset_story: str = ""  # the story by the dataset's own labels only, when it differs
+    original: str = ""  # the text before translation, where there was one (for judging by hand)
 
 
 def same_text(text: str) -> str:
@@ -202,9 +203,10 @@ def corpus_documents(limit: int, rng: random.Random) -> list[Doc]:
         if language != "en":
             log(f"translating NTREX {stem} ({len(texts)} documents)")
             texts = translate(texts, language)
+        untranslated = ["\n".join(lines) for lines in ntrex[stem]]
         docs += [
-            Doc(f"ntrex:{stem}:{n}", f"ntrex:{n}", language, f"NTREX {stem}", text)
-            for n, text in enumerate(texts)
+            Doc(f"ntrex:{stem}:{n}", f"ntrex:{n}", language, f"NTREX {stem}", text, original=raw)
+            for n, (text, raw) in enumerate(zip(texts, untranslated, strict=True))
         ]
     fake_br = articles / "fake-br-corpus" / "full_texts"
     fakebr: list[Doc] = []
@@ -213,8 +215,15 @@ def corpus_documents(limit: int, rng: random.Random) -> list[Doc]:
         portuguese = read_fakebr_true(fake_br / folder)[:limit]
         log(f"translating Fake.br {folder} ({len(portuguese)} documents)")
         fakebr += [
-            Doc(f"fakebr:{folder}:{n}", f"fakebr:{folder}:{n}", "pt", "Fake.br true/fake", t)
-            for n, t in enumerate(translate(portuguese, "pt"))
+            Doc(
+                f"fakebr:{folder}:{n}",
+                f"fakebr:{folder}:{n}",
+                "pt",
+                "Fake.br true/fake",
+                t,
+                original=o,
+            )
+            for n, (t, o) in enumerate(zip(translate(portuguese, "pt"), portuguese, strict=True))
         ]
         fakebr_originals += portuguese
     docs += relabel(fakebr, fakebr_originals)
@@ -228,8 +237,8 @@ def corpus_documents(limit: int, rng: random.Random) -> list[Doc]:
     log(f"translating the Spanish Fake News Corpus ({len(spanish)} documents)")
     docs += relabel(
         [
-            Doc(f"esfake:{n}", f"esfake:{n}", "es", "Spanish Fake News", t)
-            for n, t in enumerate(translate(spanish, "es"))
+            Doc(f"esfake:{n}", f"esfake:{n}", "es", "Spanish Fake News", t, original=o)
+            for n, (t, o) in enumerate(zip(translate(spanish, "es"), spanish, strict=True))
         ],
         spanish,
     )
@@ -312,6 +321,80 @@ def pair_scores(docs: list[Doc], decisions: dict[str, StoredFingerprint]) -> lis
         q = {p for p in predicted if keep(p)}
         rows.append(PairScore(name, len(t), len(t & q), len(q), len(t & q)))
     return rows
+
+
+def cluster_pairs(
+    docs: list[Doc], decisions: dict[str, StoredFingerprint], same_language: bool = True
+) -> list[tuple[Doc, Doc]]:
+    """Every pair of documents the clusters put in one story, same-language (or cross) only."""
+    by_cluster: dict[str, list[Doc]] = defaultdict(list)
+    for doc in docs:
+        by_cluster[decisions[doc.key].cluster_id].append(doc)
+    return [
+        (a, b)
+        for group in by_cluster.values()
+        for a, b in itertools.combinations(sorted(group, key=lambda d: d.key), 2)
+        if (a.language == b.language) == same_language
+    ]
+
+
+def pairs_to_judge(
+    docs: list[Doc], decisions: dict[str, StoredFingerprint], count: int, rng: random.Random
+) -> list[dict[str, Any]]:
+    """A uniform random sample of the same-language cluster pairs, with what a judge reads.
+
+    The texts come from the shared corpus and are not committed; the sample is deterministic, so
+    ``--judged`` finds the same pairs again by their keys.
+    """
+    pairs = sorted(cluster_pairs(docs, decisions), key=lambda p: (p[0].key, p[1].key))
+    chosen = rng.sample(pairs, min(count, len(pairs)))
+    return [
+        {
+            "pair": number,
+            "a": a.key,
+            "b": b.key,
+            "language": a.language,
+            "labelled_same_story": a.story == b.story,
+            "text_a": a.original or a.text,
+            "text_b": b.original or b.text,
+        }
+        for number, (a, b) in enumerate(chosen, start=1)
+    ]
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default)."""
+    if not trials:
+        return float("nan"), float("nan")
+    share = successes / trials
+    centre = share + z * z / (2 * trials)
+    spread = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
+    scale = 1 + z * z / trials
+    return (centre - spread) / scale, (centre + spread) / scale
+
+
+def judged_precision(
+    docs: list[Doc], decisions: dict[str, StoredFingerprint], judged: Path
+) -> dict[str, Any]:
+    """Same-language cluster precision from the pairs judged by hand (``bench/judged/``).
+
+    Judgements of pairs the current clusters no longer make are left out: a stricter rule is
+    scored on the judged pairs it keeps, a uniform sample of its own pairs when it keeps a
+    subset of the judged rule's.
+    """
+    made = {(a.key, b.key) for a, b in cluster_pairs(docs, decisions)}
+    rows = [json.loads(line) for line in judged.read_text(encoding="utf-8").splitlines() if line]
+    kept = [row for row in rows if (row["a"], row["b"]) in made]
+    same = sum(row["same_story"] for row in kept)
+    low, high = wilson(same, len(kept))
+    return {
+        "judged": len(rows),
+        "still_clustered": len(kept),
+        "same_story": same,
+        "precision": same / len(kept) if kept else float("nan"),
+        "ci95": [low, high],
+        "labels_agree": sum(row["same_story"] == row["labelled_same_story"] for row in kept),
+    }
 
 
 def recall_by_kind(docs: list[Doc], decisions: dict[str, StoredFingerprint]) -> list[list[Any]]:
@@ -588,6 +671,18 @@ def main(argv: list[str] | None = None) -> int:
         help="score against the datasets' own repeat labels only (no same-text criterion)",
     )
     parser.add_argument("--json", type=Path, help="write the results to this file as well")
+    parser.add_argument(
+        "--pairs-to-judge",
+        type=Path,
+        help="write a random sample of same-language cluster pairs with their texts (JSONL)",
+    )
+    parser.add_argument("--sample", type=int, default=300, help="pairs in that sample (300)")
+    parser.add_argument(
+        "--judged",
+        type=Path,
+        default=REPO / "bench" / "judged" / "same_language_pairs.jsonl",
+        help="pairs judged by hand, to score same-language precision (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     settings = load_settings().dedupe
     labelled = corpus_documents(args.limit, random.Random(1))
@@ -595,6 +690,13 @@ def main(argv: list[str] | None = None) -> int:
     log(f"{len(docs)} documents; streaming through the dedupe decision")
     decisions, seconds = stream(docs, MemoryFingerprints(settings), settings, random.Random(2))
     scores = pair_scores(docs, decisions)
+    if args.pairs_to_judge:
+        sample = pairs_to_judge(docs, decisions, args.sample, random.Random(3))
+        args.pairs_to_judge.write_text(
+            "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in sample), "utf-8"
+        )
+        log(f"{len(sample)} pairs to judge written to {args.pairs_to_judge}")
+    by_hand = judged_precision(docs, decisions, args.judged) if args.judged.exists() else None
     kinds = recall_by_kind(docs, decisions)
     wrong, flagged = false_copies(docs, decisions)
     log("scoring every LSH candidate pair")
@@ -610,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
         "pairs": [{**asdict(s), "precision": s.precision, "recall": s.recall} for s in scores],
         "by_kind": kinds,
         "duplicate_of": {"flagged": flagged, "wrong_story": wrong},
+        "same_language_precision_by_hand": by_hand,
         "threshold_sweep": sweep,
         "copy_sweep": copies,
         "copy_decision": decision,
@@ -645,6 +748,14 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
     )
+    if by_hand and by_hand["still_clustered"]:
+        low, high = by_hand["ci95"]
+        print(
+            f"\nSame-language precision by hand: {by_hand['same_story']} of "
+            f"{by_hand['still_clustered']} judged pairs still clustered are one story: "
+            f"{by_hand['precision']:.3f} (95% CI {low:.3f}-{high:.3f}); the corpus labels agree "
+            f"on {by_hand['labels_agree']}"
+        )
     print()
     print(markdown(["positive pairs", "pairs", "same cluster", "same copy group"], kinds))
     print(f"\nduplicate_of set on {flagged} documents, {wrong} pointing at another story")

@@ -286,8 +286,12 @@ class DedupeSettings(BaseModel):
     bands: int = Field(64, ge=1)
     rows: int = Field(2, ge=1)
     seed: int = 1
-    #: Exact Jaccard of the shingle sets at or above which two articles are one story.
+    #: Exact Jaccard of the shingle sets at or above which two articles in different languages
+    #: (a story and its translation) are one story.
     cluster_threshold: float = Field(0.2, gt=0, le=1)
+    #: ... and two articles in one language: reports of different events on one subject share
+    #: more words than a story and its translation (hand-checked: docs/QUALITY.md).
+    same_language_cluster_threshold: float = Field(0.4, gt=0, le=1)
     #: Copy test (same language): Jaccard at least this, and either containment or order
     #: agreement at least theirs; then the later one is a duplicate_of the first. Chosen on half
     #: of the bench corpus, checked on the other half (docs/QUALITY.md).
@@ -313,6 +317,8 @@ class DedupeSettings(BaseModel):
             )
         if self.duplicate_threshold < self.cluster_threshold:
             raise ValueError("duplicate_threshold must be at least cluster_threshold")
+        if self.same_language_cluster_threshold < self.cluster_threshold:
+            raise ValueError("same_language_cluster_threshold must be at least cluster_threshold")
         return self
 
 

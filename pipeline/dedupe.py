@@ -12,7 +12,8 @@ can meet. For each article:
    same language passing the copy test (``is_copy``: Jaccard at least ``duplicate_threshold``
    and either containment or order agreement high), is a copy: the article is a
    ``duplicate_of`` the first-seen article of that copy and joins its cluster. Otherwise, at a
-   Jaccard at or above ``cluster_threshold`` it joins the best candidate's story cluster (a
+   Jaccard at or above ``cluster_threshold`` (another language) or
+   ``same_language_cluster_threshold`` (its own) it joins the best candidate's story cluster (a
    translation of a story is one of its versions, not a copy to hide), else it starts its own.
 
 The fingerprints live in a ``FingerprintStore`` (``pipeline.dedupe_store``): Elasticsearch in the
@@ -133,12 +134,23 @@ def is_copy(found: Overlap, settings: DedupeSettings) -> bool:
     )
 
 
+def story_threshold(same_language: bool, settings: DedupeSettings) -> float:
+    """The Jaccard at which two articles are one story.
+
+    Two reports of different events on one subject in one language share their names and topic
+    words; a story and its translation share fewer words than that, through a translation engine.
+    So articles of one language must share more to be one story than a story and its translation.
+    """
+    return settings.same_language_cluster_threshold if same_language else settings.cluster_threshold
+
+
 def decide(
     probe: Probe, candidates: Iterable[StoredFingerprint], settings: DedupeSettings
 ) -> StoredFingerprint:
     """The pure decision: which story the article belongs to, and what it duplicates.
 
     A copy outranks a merely similar article; among equals the most similar, then the earliest.
+    Only candidates similar enough for their language count (``story_threshold``).
     """
     fingerprint = probe.fingerprint
     best: tuple[bool, float] = (False, 0.0)
@@ -158,7 +170,10 @@ def decide(
                 candidate.positions,
                 settings.order_tolerance,
             )
-            copy = candidate.language == probe.language and is_copy(found, settings)
+            same_language = candidate.language == probe.language
+            copy = same_language and is_copy(found, settings)
+            if not copy and found.jaccard < story_threshold(same_language, settings):
+                continue
             rank = (copy, found.jaccard)
         if rank > best or (rank == best and chosen is not None and candidate.time < chosen.time):
             best, chosen = rank, candidate
@@ -173,7 +188,7 @@ def decide(
         cluster_id=probe.article_id,
     )
     copy, similarity = best
-    if chosen is None or (not copy and similarity < settings.cluster_threshold):
+    if chosen is None:
         return own
     return replace(
         own,

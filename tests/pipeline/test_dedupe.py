@@ -247,3 +247,33 @@ def test_a_fingerprint_stored_before_positions_reads_back_and_still_verifies() -
     cut = " ".join(story.split()[: len(story.split()) * 6 // 10])
     [second] = stage.run([item(cut, "https://b.example/2", offset=1)])
     assert second.duplication and second.duplication.duplicate_of == first.article.id
+
+
+def words(first: int, last: int) -> str:
+    """A text of distinct content words ``w<first>`` … ``w<last - 1>``."""
+    return " ".join(f"w{n}x" for n in range(first, last))
+
+
+@pytest.mark.parametrize(
+    ("language", "one_story"),
+    [
+        ("en", False),
+        ("pt", True),
+    ],  # Jaccard 0.3: below the same-language threshold, above the other
+)
+def test_articles_of_one_language_must_share_more_than_a_story_and_its_translation(
+    language: str, one_story: bool
+) -> None:
+    settings = DedupeSettings()
+    assert settings.cluster_threshold < 0.3 < settings.same_language_cluster_threshold
+    store = MemoryFingerprints(settings)
+    first = Probe("first", T0, "en", fingerprint_of(item(words(0, 100), "https://a/1"), settings))
+    # 46 of 100 words shared: Jaccard 46 / 154 = 0.30
+    second_text = words(54, 154)
+    second = Probe(
+        "second", T0, language, fingerprint_of(item(second_text, "https://b/2"), settings)
+    )
+    decide_and_save([first], store, settings)
+    (decision,) = decide_and_save([second], store, settings)
+    assert (decision.cluster_id == "first") is one_story
+    assert decision.duplicate_of is None
