@@ -31,6 +31,17 @@ PAGE_POLICY = (
 )
 
 
+class StoryLink(BaseModel):
+    """Why an article is in its story (in /clusters/{id} and searches with cluster=...)."""
+
+    #: The story's first article (its cluster id).
+    first: bool
+    #: Shared content words (Jaccard) with the version it was matched with when it joined.
+    similarity: float | None = None
+    #: People, organisations and places it shares with the story's first article.
+    shared_entities: dict[str, list[str]] = {}
+
+
 class Hit(BaseModel):
     id: str
     score: float | None
@@ -49,6 +60,8 @@ class Hit(BaseModel):
     duplicate_of: str | None = None
     #: With collapse=true: other matching articles of the same story.
     similar: int | None = None
+    #: With cluster=...: why it is in that story.
+    story: StoryLink | None = None
 
 
 class SearchResponse(BaseModel):

@@ -68,6 +68,7 @@ _SOURCE_FIELDS = [
     "entities",
     "dedupe.cluster_id",
     "dedupe.duplicate_of",
+    "dedupe.similarity",
 ]
 #: The story cluster of an article (pipeline.dedupe): collapsing on it shows one hit per story.
 CLUSTER_FIELD = "dedupe.cluster_id"
@@ -313,6 +314,49 @@ def to_hit(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def story_link(
+    article_id: str,
+    cluster_id: str,
+    entities: Mapping[str, list[str]],
+    first_entities: Mapping[str, list[str]],
+    similarity: float | None,
+) -> dict[str, Any]:
+    """Why an article is in its story, for an analyst judging a surprising "+N similar".
+
+    ``similarity`` is the share of content words it had in common (Jaccard) with the article it
+    was matched with when it joined (a version of the story, not always the first), and the
+    people, organisations and places it shares with the story's first article.
+    """
+    if article_id == cluster_id:
+        return {"first": True, "similarity": None, "shared_entities": {}}
+    shared = {
+        label: sorted(set(entities.get(label, [])) & set(first_entities.get(label, [])))
+        for label in SHOWN_ENTITY_TYPES
+    }
+    return {
+        "first": False,
+        "similarity": similarity,
+        "shared_entities": {label: names for label, names in shared.items() if names},
+    }
+
+
+def with_story_links(
+    result: dict[str, Any], raw_hits: list[Mapping[str, Any]], first: Mapping[str, list[str]]
+) -> dict[str, Any]:
+    """A story's search result with each hit's ``story`` link (``story_link``)."""
+    for hit, raw in zip(result["hits"], raw_hits, strict=True):
+        source = raw["_source"]
+        dedupe = source.get("dedupe", {})
+        hit["story"] = story_link(
+            hit["id"],
+            dedupe.get("cluster_id", hit["id"]),
+            source.get("entities", {}),
+            first,
+            dedupe.get("similarity"),
+        )
+    return result
+
+
 def to_result(response: Mapping[str, Any]) -> dict[str, Any]:
     """Total, hits and facets (``{name: [(value, count), ...]}``) of a search response."""
     aggregations = response.get("aggregations", {})
@@ -343,6 +387,21 @@ def _snippet(highlights: Mapping[str, list[str]]) -> str | None:
     return None
 
 
+def describe_link(link: Mapping[str, Any]) -> str:
+    """A ``story_link`` in words."""
+    if link["first"]:
+        return "its first article"
+    words = (
+        f"joined at {link['similarity']:.0%} shared words with a version of it"
+        if link["similarity"]
+        else "joined it"
+    )
+    shared = "; ".join(
+        f"{label} {', '.join(names)}" for label, names in link["shared_entities"].items()
+    )
+    return f"{words}; shares with the first article: {shared or 'no person, organisation or place'}"
+
+
 def format_results(result: Mapping[str, Any]) -> str:
     """Numbered hits, then the facets, for a terminal."""
     hits, total = result["hits"], result["total"]
@@ -366,6 +425,8 @@ def format_results(result: Mapping[str, Any]) -> str:
         )
         if hit.get("similar"):
             lines.append(f"    + {hit['similar']} similar (--cluster {hit['cluster_id']})")
+        if hit.get("story"):
+            lines.append(f"    story: {describe_link(hit['story'])}")
         lines += [
             f"    {kind}: {', '.join(names)}" for kind, names in hit["entities"].items() if names
         ]
@@ -427,7 +488,21 @@ def search(
         return search(settings, SearchRequest(text=request), es)["hits"]
     with _connection(settings, es) as connection:
         response = connection.search(index=settings.index_alias, body=build_search_body(request))
-    return to_result(response.body)
+        result = to_result(response.body)
+        if not request.cluster or not result["hits"]:
+            return result
+        # One story: say why each version is in it, against the story's first article.
+        raw_hits = response.body["hits"]["hits"]
+        first = next((h["_source"] for h in raw_hits if h["_id"] == request.cluster), None)
+        if first is None:
+            found = connection.search(
+                index=settings.index_alias,
+                query={"ids": {"values": [request.cluster]}},
+                source_includes=["entities"],
+                size=1,
+            )["hits"]["hits"]
+            first = found[0]["_source"] if found else {}
+    return with_story_links(result, raw_hits, first.get("entities", {}))
 
 
 def get_document(

@@ -332,6 +332,18 @@ function sides(tag, language, ...columns) {
       tagged ? h("span", { class: "tag" }, (lang || "?").toUpperCase()) : null, content)));
 }
 
+// One story's view: why each version is in it, so a surprising "+N similar" can be judged.
+function describeLink(link) {
+  if (link.first) return "First article of this story";
+  const joined = link.similarity
+    ? `Joined at ${Math.round(link.similarity * 100)}% shared words with a version of it`
+    : "Joined this story";
+  const shared = Object.entries(link.shared_entities || {}).flatMap(([, names]) => names);
+  return shared.length
+    ? `${joined}; shares ${shared.join(", ")} with the first article`
+    : `${joined}; no person, organisation or place in common with the first article`;
+}
+
 function renderHit(hit) {
   const marks = hit.highlights || {};
   const show = (field, text) => (marks[field] ? highlighted(marks[field][0]) : text || "");
@@ -373,6 +385,7 @@ function renderHit(hit) {
         type: "button", class: "link similar",
         onclick: () => go({ cluster: hit.cluster_id, collapse: false }),
       }, `+${hit.similar} similar`)] : null),
+    hit.story ? h("p", { class: "story-link" }, describeLink(hit.story)) : null,
     original.length || english.length
       ? h("div", { class: "snippets" },
         sides("p", hit.language, [hit.language, original], ["en", english]))

@@ -16,10 +16,12 @@ from newsflow.search import (
     TOP_ENTITIES,
     SearchRequest,
     build_search_body,
+    describe_link,
     entity_filter,
     format_results,
     parse_entity_filter,
     parse_when,
+    story_link,
     to_hit,
     to_result,
 )
@@ -518,3 +520,26 @@ def test_cli_serve_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["serve", "--help"])
     assert exit_info.value.code == 0
     assert "--port" in capsys.readouterr().out
+
+
+def test_a_story_link_says_how_an_article_joined_and_what_it_shares_with_the_first() -> None:
+    first = {"PERSON": ["Ursula von der Leyen"], "GPE": ["Brussels", "Kyiv"]}
+    joined = story_link(
+        "b",
+        "a",
+        {"PERSON": ["Ursula von der Leyen"], "GPE": ["Kyiv"], "ORG": ["NATO"]},
+        first,
+        0.47,
+    )
+    assert joined == {
+        "first": False,
+        "similarity": 0.47,
+        "shared_entities": {"PERSON": ["Ursula von der Leyen"], "GPE": ["Kyiv"]},
+    }
+    assert describe_link(joined) == (
+        "joined at 47% shared words with a version of it; shares with the first article: "
+        "PERSON Ursula von der Leyen; GPE Kyiv"
+    )
+    assert story_link("a", "a", first, first, None)["first"] is True
+    alone = story_link("c", "a", {"ORG": ["FIFA"]}, first, 0.22)
+    assert describe_link(alone).endswith("no person, organisation or place")

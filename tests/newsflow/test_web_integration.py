@@ -337,7 +337,14 @@ def test_one_hit_per_story_and_every_version_of_it(isolated: Settings, watched: 
             status="translated" if language != "en" else "not_needed",
             fetched_at="2026-07-09T09:00:00Z",
         )
-        return {**document, "dedupe": {"content_hash": doc_id, "cluster_id": cluster}}
+        similarity = {"flood-es": 0.31, "flood-copy": 1.0}.get(doc_id)
+        dedupe = {"content_hash": doc_id, "cluster_id": cluster, "similarity": similarity}
+        entities = {"GPE": ["Danube", *(["Vienna"] if doc_id == "flood-copy" else [])]}
+        return {
+            **document,
+            "entities": entities,
+            "dedupe": {k: v for k, v in dedupe.items() if v is not None},
+        }
 
     index_documents(
         isolated.elasticsearch,
@@ -358,6 +365,18 @@ def test_one_hit_per_story_and_every_version_of_it(isolated: Settings, watched: 
         assert query_of(page) == {"collapse": ["true"]}
         page.get_by_role("button", name="+2 similar").click()
         assert set(shown(page)) == {"flood-en", "flood-es", "flood-copy"}
+        # Why each version is in the story: its shared words and the first article's places.
+        links = {
+            hit: page.locator(f'.hit[data-id="{hit}"] .story-link').inner_text()
+            for hit in ("flood-en", "flood-es", "flood-copy")
+        }
+        assert links == {
+            "flood-en": "First article of this story",
+            "flood-es": "Joined at 31% shared words with a version of it; "
+            "shares Danube with the first article",
+            "flood-copy": "Joined at 100% shared words with a version of it; "
+            "shares Danube with the first article",
+        }
         expect(page.locator("#chips .chip span")).to_have_text(["One story"])
         page.get_by_role("button", name="Remove One story").click()
         assert len(shown(page)) == 4
