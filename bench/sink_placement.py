@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from elasticsearch.helpers import bulk  # noqa: E402
 
+from bench.quality import CORPUS  # noqa: E402
 from connectors.files import read_articles  # noqa: E402
 from newsflow.article import Article  # noqa: E402
 from newsflow.index import client, ensure_index, ensure_period, index_action, remove  # noqa: E402
@@ -37,15 +38,15 @@ from pipeline.enriched import EnrichedArticle  # noqa: E402
 from pipeline.kafka_source import Origin  # noqa: E402
 from pipeline.stage import Batch  # noqa: E402
 
-CORPUS = REPO.parent / "shared" / "corpus" / "articles" / "bbc-news-2005" / "bbc"
+BBC = CORPUS / "articles" / "bbc-news-2005" / "bbc"
 MONTHS = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 12, 7, tzinfo=UTC))
 
 
 def articles(count: int) -> Iterator[Article]:
     """``count`` BBC articles, each under its own URL, fetched in November."""
-    files = sorted(CORPUS.glob("*/*.txt"))
+    files = sorted(BBC.glob("*/*.txt"))
     if not files:
-        raise SystemExit(f"this bench reads the shared BBC corpus under {CORPUS}")
+        raise SystemExit(f"this bench reads the shared BBC corpus under {BBC}")
     for number in range(count):
         (record,) = read_articles(files[number % len(files)], now=MONTHS[0])
         assert isinstance(record, Article), record

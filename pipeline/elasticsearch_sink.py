@@ -254,8 +254,9 @@ class IndexDocuments(beam.DoFn):
                 metrics.lookup_failed(STAGE, type(exc).__name__)
         outcome = classify_results(batch, results)
         alias = self._settings.index_alias
+        acknowledged = set(outcome.acknowledged)
         for item in batch:
-            if item.origin in outcome.acknowledged:
+            if item.origin in acknowledged:
                 self._written[item.article.id] = concrete_index_name(
                     alias, periods[item.article.id]
                 )

@@ -12,6 +12,7 @@ plain clone, they are skipped with the reason; in CI a missing corpus fails them
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -77,6 +78,33 @@ def shared_files(relative: str, select: Callable[[Path], Iterable[Path]]) -> lis
     if not root.is_dir():
         return [""]
     return sorted(path.relative_to(root).as_posix() for path in select(root))
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct local ports nothing listened on a moment ago."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [int(sock.getsockname()[1]) for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def unstarted_stack_env(state_dir: Path) -> dict[str, str]:
+    """Settings of a local stack that was never started: free ports, nothing at its addresses."""
+    kafka, controller, sasl, es, transport = free_ports(5)
+    return {
+        "NEWSFLOW_STACK__STATE_DIR": str(state_dir),
+        "NEWSFLOW_STACK__KAFKA_PORT": str(kafka),
+        "NEWSFLOW_STACK__KAFKA_CONTROLLER_PORT": str(controller),
+        "NEWSFLOW_STACK__KAFKA_SASL_PORT": str(sasl),
+        "NEWSFLOW_STACK__ELASTICSEARCH_PORT": str(es),
+        "NEWSFLOW_STACK__ELASTICSEARCH_TRANSPORT_PORT": str(transport),
+        "NEWSFLOW_KAFKA__BOOTSTRAP_SERVERS": f"localhost:{kafka}",
+        "NEWSFLOW_ELASTICSEARCH__URL": f"http://localhost:{es}",
+        "NEWSFLOW_OBSERVABILITY__PROBE_TIMEOUT_SECONDS": "1",
+    }
 
 
 def newsflow_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

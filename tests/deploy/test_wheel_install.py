@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import zipfile
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, unstarted_stack_env
 
 pytestmark = pytest.mark.wheel
 
@@ -66,16 +65,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return wheel, venv / "bin"
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [int(sock.getsockname()[1]) for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
 def test_the_wheel_holds_the_package_data_and_the_lock(installed: tuple[Path, Path]) -> None:
     wheel, _ = installed
     with zipfile.ZipFile(wheel) as archive:
@@ -98,18 +87,9 @@ def test_newsflow_help_runs_from_the_installed_wheel(
 def test_doctor_passes_before_the_stack_is_up(installed: tuple[Path, Path], tmp_path: Path) -> None:
     """Run away from any checkout, on ports nothing holds, as before ``newsflow stack up``."""
     _, bin_dir = installed
-    kafka, controller, sasl, es, transport = free_ports(5)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("NEWSFLOW_", "PYTHON"))},
-        "NEWSFLOW_STACK__STATE_DIR": str(tmp_path / "state"),
-        "NEWSFLOW_STACK__KAFKA_PORT": str(kafka),
-        "NEWSFLOW_STACK__KAFKA_CONTROLLER_PORT": str(controller),
-        "NEWSFLOW_STACK__KAFKA_SASL_PORT": str(sasl),
-        "NEWSFLOW_STACK__ELASTICSEARCH_PORT": str(es),
-        "NEWSFLOW_STACK__ELASTICSEARCH_TRANSPORT_PORT": str(transport),
-        "NEWSFLOW_KAFKA__BOOTSTRAP_SERVERS": f"localhost:{kafka}",
-        "NEWSFLOW_ELASTICSEARCH__URL": f"http://localhost:{es}",
-        "NEWSFLOW_OBSERVABILITY__PROBE_TIMEOUT_SECONDS": "1",
+        **unstarted_stack_env(tmp_path / "state"),
     }
     result = run(bin_dir / "newsflow", "doctor", "--json", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout + result.stderr

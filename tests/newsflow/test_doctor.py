@@ -36,7 +36,7 @@ from newsflow.doctor import (
 )
 from newsflow.settings import NlpSettings, TranslationSettings
 from newsflow.stack import DEPLOY_LOCAL, MIN_JAVA, java_executable, java_major, port_in_use
-from tests.conftest import REPO
+from tests.conftest import REPO, free_ports, unstarted_stack_env
 
 LANGUAGES = ["en", "es", "pt", "fr", "de"]
 
@@ -52,16 +52,6 @@ def listening() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield int(sock.getsockname()[1])
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [int(sock.getsockname()[1]) for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 # -- python and packages -------------------------------------------------------------------------
@@ -290,19 +280,7 @@ def test_the_summary_names_the_failed_checks() -> None:
 @pytest.fixture
 def no_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A machine whose stack is not started: its ports free, nothing at the services' addresses."""
-    kafka, controller, sasl, es, transport = free_ports(5)
-    env = {
-        "NEWSFLOW_STACK__STATE_DIR": str(tmp_path / "state"),
-        "NEWSFLOW_STACK__KAFKA_PORT": str(kafka),
-        "NEWSFLOW_STACK__KAFKA_CONTROLLER_PORT": str(controller),
-        "NEWSFLOW_STACK__KAFKA_SASL_PORT": str(sasl),
-        "NEWSFLOW_STACK__ELASTICSEARCH_PORT": str(es),
-        "NEWSFLOW_STACK__ELASTICSEARCH_TRANSPORT_PORT": str(transport),
-        "NEWSFLOW_KAFKA__BOOTSTRAP_SERVERS": f"localhost:{kafka}",
-        "NEWSFLOW_ELASTICSEARCH__URL": f"http://localhost:{es}",
-        "NEWSFLOW_OBSERVABILITY__PROBE_TIMEOUT_SECONDS": "1",
-    }
-    for name, value in env.items():
+    for name, value in unstarted_stack_env(tmp_path / "state").items():
         monkeypatch.setenv(name, value)
 
 

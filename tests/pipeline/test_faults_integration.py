@@ -19,7 +19,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -52,7 +51,7 @@ from newsflow.index import (
 from newsflow.kafka_topics import ensure_topics
 from newsflow.settings import Settings
 from newsflow.stack import LocalStack
-from tests.conftest import shared_path
+from tests.conftest import free_ports, shared_path
 from tests.es_proxy import elasticsearch_proxy
 
 pytestmark = pytest.mark.integration
@@ -689,12 +688,6 @@ def rss_mib(pid: int) -> float:
     return int(kib) / 1024
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def in_flight(port: int) -> float | None:
     """Records read from Kafka but not yet handled and committed, from the pipeline's metrics."""
     try:
@@ -717,7 +710,7 @@ def test_11_slow_elasticsearch_backpressure_bounds_memory_and_lag_recovers(
 ) -> None:
     produced = ingest(isolated)
     partitions = len(committed_offsets(isolated))
-    port = free_port()
+    [port] = free_ports(1)
     with elasticsearch_proxy(isolated.elasticsearch.url) as proxy:
         pipeline = start_pipeline(
             isolated,
