@@ -17,13 +17,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from newsflow.settings import Settings
+from tests.conftest import free_ports
 from tests.pipeline.test_faults_integration import (  # noqa: F401 (start_pipeline: a fixture)
     PipelineProcess,
     assert_fully_committed,
     assert_oracle,
     committed_offsets,
     end_offsets,
-    free_port,
     ingest,
     start_pipeline,
 )
@@ -68,7 +68,7 @@ def test_two_workers_split_the_partitions_and_index_every_article_once(
     partitions = sorted(committed_offsets(isolated))
     assert partitions == [0, 1, 2, 3]
     ends = end_offsets(produced)
-    ports = [free_port() for _ in range(WORKERS)]
+    ports = free_ports(WORKERS)
     workers = [
         start_pipeline(
             isolated,
